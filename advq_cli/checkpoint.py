@@ -1,0 +1,84 @@
+"""Checkpoints: weights plus what is needed to rebuild the model, loaded with weights_only.
+
+A checkpoint is a plain dict of tensors and primitives, so `torch.load(weights_only=True)`
+reads it without running any pickled code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_path
+from .datasets import DatasetBundle
+from .errors import AdvqError, FingerprintMismatchError
+from .models import NormalizedModel, build_model
+
+FORMAT = "advq-checkpoint"
+FORMAT_VERSION = 1
+
+
+def model_spec(name: str, options: dict[str, Any], bundle: DatasetBundle) -> dict[str, Any]:
+    """What `load_model` needs to rebuild a model without the dataset at hand."""
+    return {
+        "name": name,
+        "options": {k: v for k, v in options.items() if v is not None},
+        "num_classes": bundle.num_classes,
+        "in_channels": bundle.in_channels,
+        "image_size": bundle.image_size,
+        "mean": list(bundle.mean),
+        "std": list(bundle.std),
+    }
+
+
+def dataset_spec(bundle: DatasetBundle) -> dict[str, Any]:
+    return {"name": bundle.name, "fingerprint": bundle.fingerprint, "classes": list(bundle.classes)}
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Atomically write a checkpoint dict (format tags added)."""
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and check a checkpoint written by advq; a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise AdvqError(f"Checkpoint not found: {path}.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many types for foreign or corrupt files
+        raise AdvqError(f"{path} is not an advq checkpoint (it could not be read as one).") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise AdvqError(f"{path} is not an advq checkpoint.")
+    if int(payload.get("format_version", 0)) > FORMAT_VERSION:
+        raise AdvqError(f"{path} was written by a newer advq (format {payload['format_version']}); upgrade advq.")
+    return payload
+
+
+def model_from_checkpoint(payload: dict[str, Any]) -> NormalizedModel:
+    spec = payload["model"]
+    model = build_model(
+        spec["name"], spec["num_classes"], spec["in_channels"], spec["image_size"], spec["mean"], spec["std"],
+        **spec.get("options", {}),
+    )
+    model.load_state_dict(payload["state_dict"])
+    return model
+
+
+def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> NormalizedModel:
+    """The trained model in eval mode; it takes [0, 1] images, normalisation inside."""
+    model = model_from_checkpoint(read_checkpoint(checkpoint))
+    return model.to(device).eval()
+
+
+def check_fingerprint(payload: dict[str, Any], bundle: DatasetBundle, path: str | Path) -> None:
+    stored = payload.get("dataset", {}).get("fingerprint")
+    if stored != bundle.fingerprint:
+        raise FingerprintMismatchError(
+            f"{path} was trained on '{payload.get('dataset', {}).get('name')}', not on '{bundle.name}' "
+            f"(dataset fingerprints differ)."
+        )

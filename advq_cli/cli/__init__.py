@@ -1,0 +1,49 @@
+"""The `advq` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import typer
+
+from .. import __version__
+from .pending import PENDING, pending_command
+from .plugins_list import plugins_command
+from .train import train_command
+
+app = typer.Typer(
+    name="advq",
+    help="Find the training examples that hurt adversarial training, and prove it.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"advq {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Show the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    """Find the training examples that hurt adversarial training, and prove it."""
+    if debug:
+        os.environ["ADVQ_DEBUG"] = "1"
+
+
+for _name in PENDING:
+    app.command(_name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+        pending_command(_name)
+    )
+app.command("train")(train_command)
+app.command("plugins")(plugins_command)
+
+
+def main() -> None:
+    app()

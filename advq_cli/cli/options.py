@@ -1,0 +1,87 @@
+"""Options shared by `advq train` and `advq profile`, declared once.
+
+Defaults shown in `--help` come from ``TrainConfig``; only options typed on the command
+line override a `--config` file (see ``common.resolved_config``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..training.config import TrainConfig
+
+D = TrainConfig()
+TRAINING = "Training"
+ATTACK = "Training attack (L∞)"
+DATA = "Data and model"
+
+
+def _opt(default: Any, *names: str, help: str, panel: str, hidden: bool = False) -> Any:
+    return default, typer.Option(*names, help=help, rich_help_panel=panel, hidden=hidden)
+
+
+def _eps_text(value: float) -> str:
+    for denominator in (255,):
+        if abs(value * denominator - round(value * denominator)) < 1e-9:
+            return f"{round(value * denominator)}/{denominator}"
+    return str(value)
+
+
+SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
+    "dataset": (str, _opt(D.dataset, "--dataset", help="Dataset plugin name (see `advq plugins`).", panel=DATA)),
+    "data_dir": (Optional[str], _opt(None, "--data-dir", help="Where the dataset's files are.", panel=DATA)),
+    "download": (bool, _opt(D.download, "--download", help="Download the dataset if missing.", panel=DATA)),
+    "subset": (Optional[str], _opt(None, "--subset", help="Train on FILE.npy or FILE.h5:NAME only.", panel=DATA)),
+    "model": (str, _opt(D.model, "--model", help="Model plugin name.", panel=DATA)),
+    "depth": (Optional[int], _opt(None, "--depth", help="Model depth (wrn).", panel=DATA)),
+    "width": (Optional[int], _opt(None, "--width", help="Model width (wrn, small-cnn).", panel=DATA)),
+    "method": (str, _opt(D.method, "--method", help="pgd-at, trades, mart, gairat, standard, or a plugin.", panel=TRAINING)),
+    "beta": (float, _opt(D.beta, "--beta", help="TRADES/MART regularisation weight.", panel=TRAINING)),
+    "lambda_": (float, _opt(D.lambda_, "--lambda", help="GAIRAT λ.", panel=TRAINING)),
+    "epochs": (int, _opt(D.epochs, "--epochs", help="Training epochs.", panel=TRAINING)),
+    "milestones": (str, _opt("80,120", "--milestones", help="Epochs where the learning rate drops ×0.1.", panel=TRAINING)),
+    "lr": (float, _opt(D.lr, "--lr", help="Initial SGD learning rate.", panel=TRAINING)),
+    "momentum": (float, _opt(D.momentum, "--momentum", help="SGD momentum.", panel=TRAINING)),
+    "weight_decay": (float, _opt(D.weight_decay, "--weight-decay", help="SGD weight decay.", panel=TRAINING)),
+    "batch_size": (int, _opt(D.batch_size, "--batch-size", help="Examples per step.", panel=TRAINING)),
+    "eval_examples": (Optional[int], _opt(None, "--eval-examples", help="Test examples for per-epoch evaluation (all by default; 0: off, keep the last epoch).", panel=TRAINING)),
+    "seed": (int, _opt(D.seed, "--seed", help="Random seed.", panel=TRAINING)),
+    "device": (Optional[str], _opt(None, "--device", help="cpu, cuda, cuda:N (default: cuda when available).", panel=TRAINING)),
+    "resume": (bool, _opt(D.resume, "--resume", help="Continue an interrupted run in --out.", panel=TRAINING)),
+    "overwrite": (bool, _opt(D.overwrite, "--overwrite", help="Replace a finished run in --out.", panel=TRAINING)),
+    "eps": (str, _opt(_eps_text(D.eps), "--eps", help="Perturbation radius, e.g. 8/255 or 0.0314.", panel=ATTACK)),
+    "steps": (int, _opt(D.steps, "--steps", help="PGD iterations.", panel=ATTACK)),
+    "step_size": (str, _opt(_eps_text(D.step_size), "--step-size", help="PGD step size, e.g. 2/255.", panel=ATTACK)),
+    "random_start": (bool, _opt(D.random_start, "--random-start/--no-random-start", help="Uniform random start in the ε-ball.", panel=ATTACK)),
+}
+
+CONFIG_FILE = Annotated[
+    Optional[Path], typer.Option("--config", help="YAML file of options (long names); the command line overrides it.")
+]
+
+
+def with_training_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the shared training options to a command's signature; they arrive in **kwargs."""
+    own = [
+        p for p in inspect.signature(func, eval_str=True).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[hint, option])
+        for name, (hint, (default, option)) in SHARED.items()
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    params = own + shared
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper

@@ -1,0 +1,28 @@
+"""`advq train`: options in, `advq_cli.training.train` out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..training import TrainConfig, train
+from .common import RichReporter, handle_errors, resolved_config
+from .options import CONFIG_FILE, with_training_options
+from .report import print_training_result
+
+
+@with_training_options
+@handle_errors
+def train_command(
+    ctx: typer.Context,
+    config: CONFIG_FILE = None,
+    out: Annotated[Path, typer.Option("--out", help="Run folder for config.yaml, best.pt, last.pt, history.csv.")] = Path("runs/train"),
+    **options: Any,
+) -> None:
+    """Adversarially train a model, with early stopping on robust test accuracy."""
+    cfg = resolved_config(TrainConfig, ctx, config, {"out": out, **options})
+    with RichReporter() as reporter:
+        result = train(cfg, reporter)
+    print_training_result(result)

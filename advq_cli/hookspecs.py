@@ -1,0 +1,76 @@
+"""The hooks a plugin may implement.
+
+Every hook receives a ``register(name, obj, description="")`` callback; advq builds its
+own registries from what plugins register, so it can validate names and report clashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+PROJECT = "advq"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+Register = Callable[..., Any]
+
+
+@hookspec
+def advq_register_datasets(register: Register) -> None:
+    """Register dataset loaders.
+
+    ``register("my-data", load_my_data, description="…")`` where
+    ``load_my_data(data_dir: Path | None, download: bool) -> advq_cli.datasets.DatasetBundle``
+    returns uint8 train/test images (N, C, H, W) with labels in canonical order.
+    """
+
+
+@hookspec
+def advq_register_models(register: Register) -> None:
+    """Register model factories.
+
+    ``register("my-net", make_my_net, description="…")`` where
+    ``make_my_net(num_classes, in_channels, image_size, **options) -> nn.Module`` takes
+    normalised inputs; advq wraps it with the dataset's mean/std.
+    """
+
+
+@hookspec
+def advq_register_methods(register: Register) -> None:
+    """Register adversarial training methods.
+
+    ``register("my-method", MyMethod, description="…")`` where ``MyMethod(threat, **options)``
+    is a ``advq_cli.methods.Method``: ``method(model, x, y)`` returns a ``MethodOutput`` with
+    per-example losses and the adversarial logits used for profiling.
+    """
+
+
+@hookspec
+def advq_register_attacks(register: Register) -> None:
+    """Register attacks.
+
+    ``register("my-attack", MyAttack, description="…")`` where
+    ``MyAttack(eps=…, **options)(model, x, y) -> x_adv`` stays within the L∞ ε-ball and [0, 1].
+    """
+
+
+@hookspec
+def advq_register_measures(register: Register) -> None:
+    """Register per-example quality measures.
+
+    ``register("my-measure", compute, description="…")`` where
+    ``compute(record: advq_cli.profile.RunRecord) -> np.ndarray`` of shape (N,).
+    """
+
+
+@hookspec
+def advq_register_exporters(register: Register) -> None:
+    """Register subset exporters.
+
+    ``register("my-format", write, description="…")`` where
+    ``write(bundle, indices, out_dir: Path, manifest: dict) -> None`` writes the subset.
+    """

@@ -1,0 +1,101 @@
+"""The plugin manager: built-ins and third-party plugins travel the same road.
+
+Environment variables:
+- ``ADVQ_LOAD_PLUGINS``: comma-separated entry-point names to load (empty: none);
+  unset loads every installed plugin.
+- ``ADVQ_TRACE_PLUGINS``: when set, print every hook call (pluggy's tracing).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from functools import partial
+from importlib.metadata import entry_points
+
+import pluggy
+
+from . import hookspecs
+from .registry import Registry
+
+DEFAULT_PLUGINS = (
+    "advq_cli.default_plugins.datasets",
+    "advq_cli.default_plugins.models",
+    "advq_cli.default_plugins.attacks",
+    "advq_cli.default_plugins.methods",
+)
+
+KINDS = {
+    "datasets": "dataset",
+    "models": "model",
+    "methods": "method",
+    "attacks": "attack",
+    "measures": "measure",
+    "exporters": "exporter",
+}
+
+pm = pluggy.PluginManager(hookspecs.PROJECT)
+pm.add_hookspecs(hookspecs)
+
+_loaded = False
+_registries: dict[str, Registry] = {}
+
+
+def load_plugins() -> None:
+    """Load installed entry-point plugins once, then the built-ins."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    if os.environ.get("ADVQ_TRACE_PLUGINS"):
+        pm.trace.root.setwriter(lambda message: sys.stderr.write(message))
+        pm.enable_tracing()
+    wanted = os.environ.get("ADVQ_LOAD_PLUGINS")
+    if wanted is None:
+        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+    else:
+        allowed = {name.strip() for name in wanted.split(",") if name.strip()}
+        for ep in entry_points(group=hookspecs.PROJECT):
+            if ep.name in allowed and pm.get_plugin(ep.name) is None:
+                pm.register(ep.load(), name=ep.name)
+    for module_name in DEFAULT_PLUGINS:
+        if pm.get_plugin(module_name) is None:
+            pm.register(importlib.import_module(module_name), name=module_name)
+    pm.check_pending()
+
+
+def registry(kind: str) -> Registry:
+    """The registry of one kind ('models', 'attacks', …), built on first use."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown plugin kind {kind!r}")
+    if kind not in _registries:
+        load_plugins()
+        reg: Registry = Registry(KINDS[kind])
+        hook = getattr(pm.hook, f"advq_register_{kind}")
+        for impl in reversed(hook.get_hookimpls()):
+            impl.function(register=partial(_register, reg, impl.plugin_name))
+        _registries[kind] = reg
+    return _registries[kind]
+
+
+def _register(reg: Registry, plugin: str, name: str, obj: object, description: str = "") -> None:
+    reg.add(name, obj, plugin=plugin, description=description)
+
+
+def register_plugin(plugin: object, name: str | None = None) -> str:
+    """Register a plugin object at run time (tests, notebooks); registries are rebuilt."""
+    load_plugins()
+    registered = pm.register(plugin, name=name)
+    _registries.clear()
+    return registered
+
+
+def unregister_plugin(name: str) -> None:
+    pm.unregister(name=name)
+    _registries.clear()
+
+
+def plugin_names() -> list[str]:
+    load_plugins()
+    return sorted(name for name, _ in pm.list_name_plugin())

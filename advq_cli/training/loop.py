@@ -1,0 +1,282 @@
+"""The adversarial training loop.
+
+The training set lives on the device as uint8; each batch is indexed, converted and
+augmented there. Per-batch statistics stay on the device and are read once per epoch.
+Every epoch re-seeds the random generators from (seed, epoch), so a resumed run repeats
+exactly what an uninterrupted one would have done, without saving RNG states.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..atomic import atomic_write_text
+from ..attacks.pgd import PGD
+from ..checkpoint import dataset_spec, model_spec, read_checkpoint, save_checkpoint
+from ..config import to_plain, to_yaml
+from ..datasets import DatasetBundle, get_dataset
+from ..devices import resolve_device
+from ..errors import AdvqError
+from ..methods import build_method
+from ..models import build_model
+from ..progress import NullReporter, Reporter
+from ..subsets import load_subset
+from .augment import crop_and_flip
+from .config import RESUMABLE_DIFFERENCES, TrainConfig
+from .evaluation import correctness
+
+HISTORY_COLUMNS = (
+    "epoch", "lr", "train_loss", "train_clean_acc", "train_robust_acc", "test_clean_acc", "test_robust_acc", "seconds",
+)
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    lr: float
+    train_loss: float
+    train_clean_acc: float
+    train_robust_acc: float
+    test_clean_acc: float
+    test_robust_acc: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    best_epoch: int
+    best_robust_acc: float
+    best_clean_acc: float
+    history: list[EpochStats] = field(default_factory=list)
+
+
+class BatchObserver(Protocol):
+    """Sees, for every training batch, the logits under the training attack (profiling)."""
+
+    def observe(self, indices: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None: ...
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch) % (2**63 - 1)
+
+
+class TrainingRun:
+    """One model being trained: data on the device, model, method, optimiser, schedule."""
+
+    def __init__(self, config: TrainConfig, bundle: DatasetBundle | None = None) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.bundle = bundle or get_dataset(config.dataset, config.data_dir, config.download)
+        b = self.bundle
+        if config.subset:
+            indices = load_subset(config.subset, b.n_train, b.fingerprint)
+        else:
+            indices = np.arange(b.n_train, dtype=np.int64)
+        self.train_indices = indices
+        index = torch.from_numpy(indices)
+        self.global_index = index.to(self.device)
+        self.images = b.train_images[index].to(self.device)
+        self.labels = b.train_labels[index].to(self.device)
+        n_eval = b.test_images.shape[0] if config.eval_examples is None else min(config.eval_examples, len(b.test_images))
+        self.eval_images = b.test_images[:n_eval].to(self.device)
+        self.eval_labels = b.test_labels[:n_eval].to(self.device)
+
+        torch.manual_seed(config.seed)
+        self.model_spec = model_spec(config.model, config.model_kwargs(), b)
+        self.model: nn.Module = build_model(
+            config.model, b.num_classes, b.in_channels, b.image_size, b.mean, b.std, **config.model_kwargs()
+        ).to(self.device)
+        self.method = build_method(config.method, config.threat, **config.method_kwargs())
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, config.milestones, gamma=0.1)
+        self.epochs_done = 0
+        self.history: list[EpochStats] = []
+        self.best_epoch = 0
+        self.best_robust_acc = -math.inf
+        self.best_clean_acc = math.nan
+        self._tracking_attack = PGD(config.eps, config.steps, config.step_size, config.random_start)
+
+    @property
+    def n_batches(self) -> int:
+        return math.ceil(len(self.labels) / self.config.batch_size)
+
+    def run_epoch(self, observer: BatchObserver | None = None, reporter: Reporter | None = None) -> EpochStats:
+        """Train one epoch, evaluate, and update the best epoch. Returns the epoch's row."""
+        reporter = reporter or NullReporter()
+        cfg = self.config
+        epoch = self.epochs_done + 1
+        started = time.perf_counter()
+        seed = epoch_seed(cfg.seed, epoch)
+        torch.manual_seed(seed)
+        order = torch.randperm(len(self.labels), generator=torch.Generator().manual_seed(seed)).to(self.device)
+        lr = self.optimizer.param_groups[0]["lr"]
+        totals = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss, clean correct, robust correct
+        track_separately = observer is not None and not getattr(self.method, "tracks_training_attack", True)
+        self.model.train()
+        reporter.start("batches", f"epoch {epoch}/{cfg.epochs}", self.n_batches)
+        for start in range(0, len(order), cfg.batch_size):
+            rows = order[start : start + cfg.batch_size]
+            x = self.images[rows].float().div_(255)
+            if self.bundle.augment:
+                x = crop_and_flip(x)
+            y = self.labels[rows]
+            out = self.method(self.model, x, y)
+            loss = out.losses.mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            clean_logits = out.clean_logits if out.clean_logits is not None else self._clean_logits(x)
+            totals += torch.stack([
+                out.losses.detach().sum().double(),
+                (clean_logits.argmax(1) == y).sum().double(),
+                (out.adv_logits.argmax(1) == y).sum().double(),
+            ])
+            if observer is not None:
+                logits = self._separate_attack_logits(x, y) if track_separately else out.adv_logits
+                observer.observe(self.global_index[rows], logits.detach(), y)
+            reporter.advance("batches")
+        reporter.finish("batches")
+        self.scheduler.step()
+        loss_sum, clean_sum, robust_sum = totals.tolist()
+        n = len(self.labels)
+        test_clean, test_robust = self._evaluate(reporter)
+        stats = EpochStats(epoch, lr, loss_sum / n, clean_sum / n, robust_sum / n, test_clean, test_robust,
+                           time.perf_counter() - started)
+        self.epochs_done = epoch
+        self.history.append(stats)
+        self._update_best(stats)
+        return stats
+
+    def _clean_logits(self, x: torch.Tensor) -> torch.Tensor:
+        self.model.eval()
+        with torch.no_grad():
+            logits = self.model(x)
+        self.model.train()
+        return logits
+
+    def _separate_attack_logits(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy PGD with the training threat, for methods whose own attack is not that."""
+        x_adv = self._tracking_attack(self.model, x, y)
+        return self._clean_logits(x_adv)
+
+    def _evaluate(self, reporter: Reporter) -> tuple[float, float]:
+        if len(self.eval_labels) == 0:
+            return math.nan, math.nan
+        batch = 2 * self.config.batch_size
+        clean = correctness(self.model, self.eval_images, self.eval_labels, batch_size=batch)
+        reporter.start("eval", "robust test accuracy", len(self.eval_labels))
+        robust = correctness(
+            self.model, self.eval_images, self.eval_labels, self._tracking_attack, batch,
+            on_batch=lambda k: reporter.advance("eval", k),
+        )
+        reporter.finish("eval")
+        return clean.float().mean().item(), robust.float().mean().item()
+
+    def _update_best(self, stats: EpochStats) -> None:
+        """Early stopping on robust test accuracy (Rice et al. 2020); without evaluation, the last epoch."""
+        robust = stats.test_robust_acc
+        self.improved = math.isnan(robust) or robust > self.best_robust_acc
+        if self.improved:
+            self.best_epoch = stats.epoch
+            self.best_robust_acc = robust
+            self.best_clean_acc = stats.test_clean_acc
+
+    # -- persistence --------------------------------------------------------------------
+
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "model": self.model_spec,
+            "dataset": dataset_spec(self.bundle),
+            "config": to_plain(self.config),
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+        }
+
+    def save(self, run_dir: Path) -> None:
+        """best.pt when this epoch improved, then last.pt with everything needed to resume."""
+        payload = self._payload()
+        best = {"epoch": self.best_epoch, "robust_acc": self.best_robust_acc, "clean_acc": self.best_clean_acc}
+        if getattr(self, "improved", False):
+            save_checkpoint(run_dir / "best.pt", {**payload, **best})
+        save_checkpoint(run_dir / "last.pt", {
+            **payload,
+            "epoch": self.epochs_done,
+            "best": best,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "history": [asdict(h) for h in self.history],
+        })
+
+    def restore(self, run_dir: Path) -> None:
+        state = read_checkpoint(run_dir / "last.pt")
+        check_same_config(state.get("config", {}), to_plain(self.config), run_dir / "last.pt")
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epochs_done = int(state["epoch"])
+        self.history = [EpochStats(**h) for h in state["history"]]
+        best = state["best"]
+        self.best_epoch, self.best_robust_acc, self.best_clean_acc = best["epoch"], best["robust_acc"], best["clean_acc"]
+
+
+def check_same_config(stored: dict[str, Any], current: dict[str, Any], where: Path) -> None:
+    """A resume must continue the same experiment: refuse any other difference."""
+    keys = (set(stored) | set(current)) - RESUMABLE_DIFFERENCES
+    differing = sorted(k for k in keys if stored.get(k) != current.get(k))
+    if differing:
+        shown = ", ".join(f"{k} ({stored.get(k)!r} → {current.get(k)!r})" for k in differing)
+        raise AdvqError(f"Cannot resume {where}: the configuration differs in {shown}.")
+
+
+def history_csv(history: list[EpochStats]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for stats in history:
+        writer.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(stats).items()})
+    return buffer.getvalue()
+
+
+def prepare_run_dir(config: TrainConfig) -> tuple[Path, bool]:
+    """The output folder, and whether there is a run in it to resume."""
+    out = Path(config.out)
+    has_run = (out / "last.pt").is_file()
+    if out.exists() and not out.is_dir():
+        raise AdvqError(f"--out {out} exists and is not a folder.")
+    if has_run and not (config.resume or config.overwrite):
+        raise AdvqError(f"{out} already holds a run: pass --resume to continue it or --overwrite to replace it.")
+    return out, has_run and config.resume
+
+
+def train(config: TrainConfig, reporter: Reporter | None = None, observer: BatchObserver | None = None) -> TrainResult:
+    """Train as configured, writing config.yaml, best.pt, last.pt and history.csv to ``config.out``."""
+    reporter = reporter or NullReporter()
+    out, resuming = prepare_run_dir(config)
+    run = TrainingRun(config)
+    if resuming:
+        run.restore(out)
+        reporter.info(f"Resuming {out} after epoch {run.epochs_done}.")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", to_yaml(config))
+    reporter.start("epochs", "training", config.epochs)
+    reporter.advance("epochs", run.epochs_done)
+    while run.epochs_done < config.epochs:
+        stats = run.run_epoch(observer, reporter)
+        run.save(out)
+        atomic_write_text(out / "history.csv", history_csv(run.history))
+        reporter.advance("epochs", 1, robust=stats.train_robust_acc, test_robust=stats.test_robust_acc)
+    reporter.finish("epochs")
+    atomic_write_text(out / "history.csv", history_csv(run.history))
+    return TrainResult(out, run.best_epoch, run.best_robust_acc, run.best_clean_acc, run.history)
