@@ -140,11 +140,13 @@ def resolve(cls: type[C], file_values: dict[str, Any], cli_values: dict[str, Any
 def _coerce(field: dataclasses.Field, hint: Any, value: Any) -> Any:
     parser = field.metadata.get("parse")
     what = option_name(field.name)
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
     if value is None:
-        return None
+        if optional:
+            return None
+        raise AdvqError(f"{what} needs a value.")
     if parser is not None:
         return parser(value, what)
-    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
     base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
     try:
         if base is bool:

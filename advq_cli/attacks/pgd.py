@@ -28,17 +28,21 @@ def pgd_perturb(
     loss_fn: LossFn = cross_entropy_sum,
     targeted: bool = False,
     on_step: Callable[[int, torch.Tensor], None] | None = None,
+    start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sign-gradient ascent on ``loss_fn(model(x_adv), target)``, projected after each step.
 
     The model's mode is left as the caller set it (training methods choose). ``target``
     is whatever ``loss_fn`` compares against: labels, or clean probabilities for TRADES.
     ``on_step(k, logits)`` sees the logits at the start of step k (k = 0..steps-1), for
-    methods such as GAIRAT that need them without a second attack. Parameter gradients
-    are not touched.
+    methods such as GAIRAT that need them without a second attack. ``start`` replaces the
+    uniform random start (TRADES starts from a small Gaussian). Parameter gradients are
+    not touched.
     """
     x = x.detach()
-    if random_start and eps > 0:
+    if start is not None:
+        x_adv = project_linf(start.detach(), x, eps)
+    elif random_start and eps > 0:
         x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp_(0.0, 1.0)
     else:
         x_adv = x.clone()

@@ -8,8 +8,11 @@ from typing import Optional
 import typer
 
 from .. import __version__
-from .pending import PENDING, pending_command
+from .curate import curate_command
+from .evaluate import evaluate_command
+from .explain import explain_app
 from .plugins_list import plugins_command
+from .profile import profile_command
 from .train import train_command
 
 app = typer.Typer(
@@ -37,11 +40,11 @@ def root(
         os.environ["ADVQ_DEBUG"] = "1"
 
 
-for _name in PENDING:
-    app.command(_name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
-        pending_command(_name)
-    )
+app.command("profile")(profile_command)
+app.command("curate")(curate_command)
 app.command("train")(train_command)
+app.command("evaluate")(evaluate_command)
+app.add_typer(explain_app, name="explain")
 app.command("plugins")(plugins_command)
 
 

@@ -1,0 +1,22 @@
+"""Shared fixtures: small real data and a quickly trained model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from advq_cli.training import TrainConfig, train
+
+torch.set_num_threads(2)
+
+FAST_DIGITS = dict(
+    dataset="digits", model="mlp", method="pgd-at", eps=0.1, steps=3, step_size=0.04,
+    epochs=3, milestones=[], device="cpu", seed=0,
+)
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory: pytest.TempPathFactory):
+    """A PGD-AT mlp on the embedded digits (a few seconds), shared by the tests that read it."""
+    out = tmp_path_factory.mktemp("digits-run") / "run"
+    return train(TrainConfig(**FAST_DIGITS, out=out))
