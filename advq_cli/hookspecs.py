@@ -63,7 +63,13 @@ def advq_register_measures(register: Register) -> None:
     """Register per-example quality measures.
 
     ``register("my-measure", compute, description="…")`` where
-    ``compute(record: advq_cli.profile.RunRecord) -> np.ndarray`` of shape (N,).
+    ``compute(record: advq_cli.profiling.RunRecord) -> np.ndarray`` of shape (N,), N the
+    size of the whole training set (values outside the run's subset are ignored). The
+    record holds ``correct`` and ``true_prob`` (epochs, N) under the training attack,
+    ``best_epoch``, the ``trained`` mask, and lazily the best checkpoint (``model()``) and
+    the trained images (``images()``). The profile stores the result as
+    ``/runs/<id>/measures/<name>`` and its mean over runs as ``/quality/<name>``, with
+    dashes in the name turned into underscores.
     """
 
 
@@ -72,5 +78,9 @@ def advq_register_exporters(register: Register) -> None:
     """Register subset exporters.
 
     ``register("my-format", write, description="…")`` where
-    ``write(bundle, indices, out_dir: Path, manifest: dict) -> None`` writes the subset.
+    ``write(bundle: DatasetBundle, indices: np.ndarray, folder: Path, name: str, manifest: dict) -> None``
+    writes the training examples ``indices`` (sorted int64) as entries named ``<name>`` or
+    ``<name>.<ext>`` in ``folder``, a fresh staging folder that advq moves into the export
+    folder once ``write`` returns (so exports are atomic); ``manifest`` (JSON-ready: source,
+    rule, params, dataset, classes, …) is written beside them as ``<name>.manifest.json``.
     """

@@ -24,6 +24,8 @@ DEFAULT_PLUGINS = (
     "advq_cli.default_plugins.models",
     "advq_cli.default_plugins.attacks",
     "advq_cli.default_plugins.methods",
+    "advq_cli.default_plugins.measures",
+    "advq_cli.default_plugins.exporters",
 )
 
 KINDS = {

@@ -122,3 +122,19 @@ def test_crop_and_flip_mirrors_exactly():
     flipped = (y == x.flip(3)).flatten(1).all(1)
     kept = (y == x).flatten(1).all(1)
     assert bool((flipped | kept).all()) and 50 < int(flipped.sum()) < 150
+
+
+def test_a_crash_between_best_and_last_checkpoint_is_repaired_on_resume(tmp_path: Path):
+    out = tmp_path / "run"
+    cfg = TrainConfig(**FAST_DIGITS, out=out)
+    run = TrainingRun(cfg)
+    run.run_epoch()
+    run.save(out)
+    run.run_epoch()
+    # killed after best.pt of epoch 2 was written, before last.pt: pretend epoch 2 improved
+    from advq_cli.checkpoint import save_checkpoint
+    save_checkpoint(out / "best.pt", {**run._payload(), "epoch": 2, "robust_acc": 1.0, "clean_acc": 1.0})
+    resumed = TrainingRun(TrainConfig(**FAST_DIGITS, out=out, resume=True))
+    resumed.restore(out)
+    assert resumed.epochs_done == 1
+    assert read_checkpoint(out / "best.pt")["epoch"] == 1 == resumed.best_epoch

@@ -1,6 +1,14 @@
 """Attacks: each takes [0, 1] images and returns adversarial ones inside the L∞ ε-ball."""
 
+from .autoattack import AutoAttack
 from .base import Attack, build_attack, project_linf
 from .pgd import FGSM, PGD, pgd_perturb
+from .queries import QueryBudget
+from .rays import RayS
+from .square import Square
+from .transfer import Transfer
 
-__all__ = ["Attack", "FGSM", "PGD", "build_attack", "pgd_perturb", "project_linf"]
+__all__ = [
+    "Attack", "AutoAttack", "FGSM", "PGD", "QueryBudget", "RayS", "Square", "Transfer",
+    "build_attack", "pgd_perturb", "project_linf",
+]

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from .. import __version__
+from ..threads import configure_cpu_threads
 from .curate import curate_command
 from .evaluate import evaluate_command
 from .explain import explain_app
@@ -36,6 +37,7 @@ def root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
     """Find the training examples that hurt adversarial training, and prove it."""
+    configure_cpu_threads()
     if debug:
         os.environ["ADVQ_DEBUG"] = "1"
 

@@ -50,12 +50,12 @@ def resolved_config(cls: type[C], ctx: typer.Context, config_file: Path | None, 
     explicit = {
         name: value
         for name, value in values.items()
-        if name != "config" and _typed_on_command_line(ctx, name)
+        if name != "config" and typed_on_command_line(ctx, name)
     }
     return resolve(cls, load_config_file(config_file), explicit)
 
 
-def _typed_on_command_line(ctx: typer.Context, name: str) -> bool:
+def typed_on_command_line(ctx: typer.Context, name: str) -> bool:
     source = ctx.get_parameter_source(name)
     return getattr(source, "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")
 

@@ -1,15 +1,81 @@
-"""`advq curate` (not implemented yet: it says so and exits 2)."""
+"""`advq curate`: options in, `advq_cli.curation.curate` (or `list_subsets`) out."""
 
 from __future__ import annotations
 
-from typing import Optional
+import math
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
-from .common import handle_errors, not_implemented
+from ..curation import CurateConfig, SetSummary, curate, list_subsets
+from ..errors import AdvqError
+from .common import RichReporter, typed_on_command_line, console, handle_errors, resolved_config
+from .options import CONFIG_FILE
+
+SOURCE, RULES, OUTPUT = "Source of ranks", "Rules", "Output"
+
+
+def _opt(*names: str, help: str, panel: str) -> typer.models.OptionInfo:
+    return typer.Option(*names, help=help, rich_help_panel=panel)
 
 
 @handle_errors
-def curate_command(args: Optional[list[str]] = typer.Argument(None, hidden=True)) -> None:
-    """(Not implemented yet.)"""
-    not_implemented("curate", "see the issue tracker")
+def curate_command(
+    ctx: typer.Context,
+    profile: Annotated[Optional[Path], typer.Argument(metavar="PROFILE.h5", help="Profile HDF5 file to curate by (sets are stored in it unless --out).")] = None,
+    config: CONFIG_FILE = None,
+    from_npy: Annotated[Optional[Path], _opt("--from-npy", help="Import a problem rank instead: one value in [0, 1) per training example (NaN: unranked).", panel=SOURCE)] = None,
+    dataset: Annotated[Optional[str], _opt("--dataset", help="The dataset the --from-npy ranks are for.", panel=SOURCE)] = None,
+    data_dir: Annotated[Optional[str], _opt("--data-dir", help="Where the dataset's files are.", panel=SOURCE)] = None,
+    rank: Annotated[str, _opt("--rank", help="Curate by this stored measure (/quality/<MEASURE>).", panel=SOURCE)] = "problem_rank",
+    higher_is_worse: Annotated[Optional[bool], _opt("--higher-is-worse/--higher-is-better", help="Direction of a --rank measure advq does not know.", panel=SOURCE)] = None,
+    remove_lowest: Annotated[Optional[str], _opt("--remove-lowest", help="Drop this fraction (0.2 or 1/5) of lowest quality.", panel=RULES)] = None,
+    keep: Annotated[Optional[int], _opt("--keep", help="Keep the N examples of highest quality.", panel=RULES)] = None,
+    quantiles: Annotated[Optional[int], _opt("--quantiles", help="K disjoint sets NAME-1 (lowest quality) .. NAME-K (highest).", panel=RULES)] = None,
+    balanced: Annotated[bool, _opt("--balanced", help="Apply the rule within each class.", panel=RULES)] = False,
+    classes: Annotated[Optional[str], _opt("--classes", help="Only these classes (names or labels, comma-separated).", panel=RULES)] = None,
+    baseline: Annotated[Optional[str], _opt("--baseline", help="'random': also a seeded random set of the same class counts, NAME-random.", panel=RULES)] = None,
+    seed: Annotated[int, _opt("--seed", help="Seed of the random baseline.", panel=RULES)] = 0,
+    name: Annotated[Optional[str], _opt("--name", help="Name of the set.", panel=OUTPUT)] = None,
+    out: Annotated[Optional[Path], _opt("--out", help="Store the sets in this file instead of the profile.", panel=OUTPUT)] = None,
+    overwrite: Annotated[bool, _opt("--overwrite", help="Replace sets and exports of the same name.", panel=OUTPUT)] = False,
+    export: Annotated[Optional[str], _opt("--export", help="Also export every set made: npy, imagefolder, hdf5 (comma-separated) or a plugin.", panel=OUTPUT)] = None,
+    export_dir: Annotated[Optional[Path], _opt("--export-dir", help="Folder for --export.", panel=OUTPUT)] = None,
+    list_file: Annotated[Optional[Path], _opt("--list", help="Show the sets stored in this file and exit.", panel=OUTPUT)] = None,
+) -> None:
+    """Build named index sets from quality ranks; store them, and export them for any PyTorch code."""
+    values = {k: v for k, v in locals().items() if k not in ("ctx", "config", "list_file")}
+    if list_file is not None:
+        others = [k for k in values if k != "data_dir" and typed_on_command_line(ctx, k)]
+        if others or config is not None:
+            raise AdvqError("--list FILE.h5 shows stored sets; give it alone (with --data-dir if needed).")
+        print_sets(f"Sets in {list_file}", list_subsets(list_file, data_dir))
+        return
+    cfg = resolved_config(CurateConfig, ctx, config, values)
+    with RichReporter() as reporter:
+        result = curate(cfg, reporter)
+    print_sets(f"Sets stored in {result.target}", result.sets)
+    for path in result.exports:
+        console.print(f"Exported {path}", highlight=False)
+
+
+def print_sets(title: str, sets: list[SetSummary]) -> None:
+    if not sets:
+        console.print(f"{title}: none.", highlight=False)
+        return
+    table = Table(title=title)
+    for column in ("name", "size", "per class", "rule", "mean rank"):
+        table.add_column(column, justify="right" if column in ("size", "mean rank") else "left", overflow="fold")
+    for s in sets:
+        rank = "—" if math.isnan(s.mean_rank) else f"{s.mean_rank:.4f}"
+        table.add_row(s.name, str(s.size), _per_class(s.class_counts), s.rule, rank)
+    console.print(table)
+
+
+def _per_class(counts: dict[str, int]) -> str:
+    """Every class's count for up to 10 classes; a range beyond that."""
+    if len(counts) <= 10:
+        return " ".join(f"{c}:{n}" for c, n in counts.items())
+    return f"{len(counts)} classes, {min(counts.values())}–{max(counts.values())} each"

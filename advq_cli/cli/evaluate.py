@@ -1,15 +1,100 @@
-"""`advq evaluate` (not implemented yet: it says so and exits 2)."""
+"""`advq evaluate CHECKPOINT`: options in, `advq_cli.evaluation.evaluate` out, tables printed."""
 
 from __future__ import annotations
 
-from typing import Optional
+import math
+from pathlib import Path
+from typing import Annotated, Optional
 
+import numpy as np
 import typer
+from rich.table import Table
 
-from .common import handle_errors, not_implemented
+from ..evaluation import EvaluateConfig, EvaluationResult, evaluate
+from ..evaluation.config import DEFAULT_ATTACKS
+from .common import RichReporter, console, handle_errors, resolved_config
+from .options import CONFIG_FILE
+
+
+ATTACKS_HELP = (
+    "Comma list of attack plugins: pgd-10, pgd-1000, autoattack, square, rays, transfer, … "
+    "(options per attack under attack_options in --config)."
+)
+Checkpoint = Annotated[Path, typer.Argument(help="A checkpoint written by `advq train` (best.pt or last.pt).")]
+Attacks = Annotated[str, typer.Option("--attacks", help=ATTACKS_HELP)]
+Eps = Annotated[Optional[str], typer.Option("--eps", help="L∞ radius, e.g. 8/255 or 0.0314 (default: the training ε).")]
+NExamples = Annotated[Optional[int], typer.Option("--n-examples", help="Evaluate the first N test examples (default: all).")]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Examples per attack batch.")]
+PerClass = Annotated[bool, typer.Option("--per-class", help="Also print accuracy per class.")]
+Out = Annotated[Optional[Path], typer.Option("--out", help="HDF5 file of per-example results (default: <checkpoint>-evaluation.h5).")]
+Device = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:N (default: cuda when available).")]
+Resume = Annotated[bool, typer.Option("--resume", help="Keep the attacks already stored in --out; run the others.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed of the attacks.")]
+Surrogate = Annotated[Optional[Path], typer.Option("--surrogate", help="Surrogate checkpoint of the transfer attack.")]
+DataDir = Annotated[Optional[str], typer.Option("--data-dir", help="Where the dataset's files are (default: as in training).")]
 
 
 @handle_errors
-def evaluate_command(args: Optional[list[str]] = typer.Argument(None, hidden=True)) -> None:
-    """(Not implemented yet.)"""
-    not_implemented("evaluate", "see the issue tracker")
+def evaluate_command(
+    ctx: typer.Context,
+    checkpoint: Checkpoint,
+    config: CONFIG_FILE = None,
+    attacks: Attacks = ",".join(DEFAULT_ATTACKS),
+    eps: Eps = None,
+    n_examples: NExamples = None,
+    batch_size: BatchSize = 256,
+    per_class: PerClass = False,
+    out: Out = None,
+    device: Device = None,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
+    seed: Seed = 0,
+    surrogate: Surrogate = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Robust accuracy of a checkpoint under an attack suite, per example, with the overestimation gap."""
+    values = dict(
+        checkpoint=checkpoint, attacks=attacks, eps=eps, n_examples=n_examples, batch_size=batch_size,
+        per_class=per_class, out=out, device=device, resume=resume, overwrite=overwrite, seed=seed,
+        surrogate=surrogate, data_dir=data_dir,
+    )
+    cfg = resolved_config(EvaluateConfig, ctx, config, values)
+    with RichReporter() as reporter:
+        result = evaluate(cfg, reporter)
+    print_summary(result)
+    if cfg.per_class:
+        print_per_class(result)
+    gap = result.overestimation_gap
+    if gap is not None:
+        console.print(f"Overestimation gap (PGD-10 − AutoAttack): {gap:+.4f}", highlight=False)
+    console.print(f"Per-example results → {result.out}", highlight=False)
+
+
+def _rows(result: EvaluationResult) -> list[tuple[str, np.ndarray]]:
+    return [("clean", result.clean), *result.attacks.items(), ("worst case", result.worst_case)]
+
+
+def print_summary(result: EvaluationResult) -> None:
+    table = Table(title=f"{result.dataset}, ε = {result.eps:.6g}, {result.n_examples} test examples")
+    for column in ("attack", "accuracy", "seconds"):
+        table.add_column(column, justify="left" if column == "attack" else "right")
+    for name, correct in _rows(result):
+        seconds = result.seconds.get(name, math.nan)
+        note = " (stored)" if name in result.resumed else ""
+        style = "bold" if name == "worst case" else None
+        shown = "" if math.isnan(seconds) else f"{seconds:.1f}"
+        table.add_row(name + note, f"{correct.mean():.4f}", shown, style=style)
+    console.print(table)
+
+
+def print_per_class(result: EvaluationResult) -> None:
+    rows = _rows(result)
+    table = Table(title="Accuracy per class")
+    table.add_column("class")
+    for name, _ in rows:
+        table.add_column(name, justify="right")
+    per_class = [result.per_class(correct) for _, correct in rows]
+    for k, label in enumerate(result.classes):
+        table.add_row(label, *("–" if math.isnan(acc[k]) else f"{acc[k]:.4f}" for acc in per_class))
+    console.print(table)

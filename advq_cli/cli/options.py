@@ -20,6 +20,7 @@ D = TrainConfig()
 TRAINING = "Training"
 ATTACK = "Training attack (L∞)"
 DATA = "Data and model"
+PERFORMANCE = "Performance"
 
 
 def _opt(default: Any, *names: str, help: str, panel: str, hidden: bool = False) -> Any:
@@ -59,6 +60,9 @@ SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
     "steps": (int, _opt(D.steps, "--steps", help="PGD iterations.", panel=ATTACK)),
     "step_size": (str, _opt(_eps_text(D.step_size), "--step-size", help="PGD step size, e.g. 2/255.", panel=ATTACK)),
     "random_start": (bool, _opt(D.random_start, "--random-start/--no-random-start", help="Uniform random start in the ε-ball.", panel=ATTACK)),
+    "amp": (bool, _opt(D.amp, "--amp", help="bf16 mixed precision for the model's forward passes (fast on recent GPUs; attack gradients stay fp32).", panel=PERFORMANCE)),
+    "channels_last": (bool, _opt(D.channels_last, "--channels-last", help="Channels-last memory format for the model and batches (faster convolutions on GPU).", panel=PERFORMANCE)),
+    "compile": (bool, _opt(D.compile, "--compile", help="torch.compile the model (compiles for a while first; pays off on long GPU runs).", panel=PERFORMANCE)),
 }
 
 CONFIG_FILE = Annotated[

@@ -1,15 +1,78 @@
-"""`advq profile` (not implemented yet: it says so and exits 2)."""
+"""`advq profile`: options in, `advq_cli.profiling.profile` out, a summary table printed."""
 
 from __future__ import annotations
 
-from typing import Optional
+import math
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
-from .common import handle_errors, not_implemented
+from ..profiling import ProfileConfig, ProfileResult, profile
+from ..profiling.store import PROBLEM_RANK
+from .common import RichReporter, console, handle_errors, resolved_config
+from .options import CONFIG_FILE, TRAINING, with_training_options
+
+MEASURES = "Profile"
 
 
+@with_training_options
 @handle_errors
-def profile_command(args: Optional[list[str]] = typer.Argument(None, hidden=True)) -> None:
-    """(Not implemented yet.)"""
-    not_implemented("profile", "see the issue tracker")
+def profile_command(
+    ctx: typer.Context,
+    config: CONFIG_FILE = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="The profile's HDF5 file (checkpoints go to <out>.runs/).", rich_help_panel=MEASURES)
+    ] = Path("runs/profile.h5"),
+    repeats: Annotated[
+        int,
+        typer.Option(
+            "--repeats", help="Independent runs, seeds S..S+R-1 (the paper: 10). With --resume, a larger R adds runs.",
+            rich_help_panel=TRAINING,
+        ),
+    ] = 10,
+    min_perturbation_max: Annotated[
+        str,
+        typer.Option(
+            "--min-perturbation-max", help="Largest L∞ radius the minimum-perturbation search tries (reported for "
+            "examples never flipped), in 1/255 steps.", rich_help_panel=MEASURES,
+        ),
+    ] = "32/255",
+    **options: Any,
+) -> None:
+    """Adversarially train R runs, record every example under the training attack each epoch,
+    and write the quality measures and the averaged problem rank to one HDF5 file."""
+    values = {"out": out, "repeats": repeats, "min_perturbation_max": min_perturbation_max, **options}
+    cfg = resolved_config(ProfileConfig, ctx, config, values)
+    with RichReporter() as reporter:
+        result = profile(cfg, reporter)
+    print_profile_result(result)
+
+
+def _number(value: float, digits: int = 4) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def print_profile_result(result: ProfileResult) -> None:
+    runs = Table(title=f"Profile runs ({result.out})")
+    for column in ("run", "seed", "status", "epochs", "best epoch", "best robust test acc", "last robust train acc"):
+        runs.add_column(column, justify="right")
+    for r in result.runs:
+        runs.add_row(
+            r.run_id, str(r.seed), r.status, f"{r.epochs_done}/{r.epochs}", str(r.best_epoch),
+            _number(r.best_robust_acc), _number(r.train_robust_acc), style=None if r.complete else "yellow",
+        )
+    console.print(runs)
+    if not result.quality:
+        console.print("No run is complete yet: /quality is not written.", highlight=False)
+        return
+    quality = Table(title=f"Quality over {result.quality_runs} complete run(s)")
+    quality.add_column("measure (/quality/…)")
+    quality.add_column("mean over examples", justify="right")
+    for name in sorted(result.quality, key=lambda n: (n != PROBLEM_RANK, n)):
+        quality.add_row(name, _number(result.quality[name]))
+    console.print(quality)
+    console.print(
+        f"Problem ranks: {result.out}:/quality/problem_rank; checkpoints in {result.checkpoints}/.", highlight=False
+    )

@@ -66,9 +66,14 @@ def fingerprint_of(name: str, images: torch.Tensor, labels: torch.Tensor) -> str
     """A short content hash of the training split: files made for one dataset refuse another."""
     digest = hashlib.sha256()
     digest.update(f"{name}:{tuple(images.shape)}".encode())
-    digest.update(images.contiguous().numpy().tobytes())
-    digest.update(labels.to(torch.int64).contiguous().numpy().tobytes())
+    digest.update(_raw_bytes(images))
+    digest.update(_raw_bytes(labels.to(torch.int64)))
     return digest.hexdigest()[:16]
+
+
+def _raw_bytes(tensor: torch.Tensor) -> memoryview:
+    """The tensor's bytes as a view: hashing 47 MB of images needs no copy of them."""
+    return memoryview(tensor.contiguous().numpy()).cast("B")
 
 
 _cache: dict[tuple[str, str, bool], DatasetBundle] = {}

@@ -1,6 +1,10 @@
 """Built-in attacks. Each is `Attack(eps=…, **options)(model, x, y) -> x_adv`."""
 
+from ..attacks.autoattack import AutoAttack
 from ..attacks.pgd import FGSM, PGD, pgd_with_steps
+from ..attacks.rays import RayS
+from ..attacks.square import Square
+from ..attacks.transfer import Transfer
 from ..hookspecs import hookimpl
 
 
@@ -11,3 +15,22 @@ def advq_register_attacks(register):
     register("pgd-20", pgd_with_steps(20), description="PGD, 20 steps of eps/4")
     register("pgd-1000", pgd_with_steps(1000), description="PGD, 1000 steps of eps/4 (paper appendix F)")
     register("fgsm", FGSM, description="One signed-gradient step of size eps")
+    register(
+        "autoattack", AutoAttack,
+        description="Standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square) from its reference implementation "
+        "(pip install pyautoattack); options: version, attacks, seed",
+    )
+    register(
+        "square", Square,
+        description="Square Attack, score-based black box, 1 restart; options: n_queries (5000), p_init (0.8)",
+    )
+    register(
+        "rays", RayS,
+        description="RayS, decision-based black box; options: n_queries (10000), early_stop, tol (1e-4), "
+        "lin_steps (10)",
+    )
+    register(
+        "transfer", Transfer,
+        description="PGD on a surrogate checkpoint, applied to the target; options: surrogate (or --surrogate), "
+        "steps (10), step_size",
+    )

@@ -43,6 +43,10 @@ class TrainConfig:
     subset: str | None = None
     seed: int = 0
     device: str | None = None
+    # How the model is run (training/performance.py); checkpoints are the same either way.
+    amp: bool = False
+    channels_last: bool = False
+    compile: bool = False
     out: Path = Path("runs/train")
     resume: bool = False
     overwrite: bool = False
@@ -68,4 +72,7 @@ class TrainConfig:
 
 
 # Options that may differ between an interrupted run and its resumption.
-RESUMABLE_DIFFERENCES = frozenset({"resume", "overwrite", "device", "out", "data_dir", "download"})
+# channels-last and compilation change only how the same arithmetic is scheduled.
+RESUMABLE_DIFFERENCES = frozenset(
+    {"resume", "overwrite", "device", "out", "data_dir", "download", "channels_last", "compile"}
+)

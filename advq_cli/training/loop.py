@@ -34,6 +34,7 @@ from ..subsets import load_subset
 from .augment import crop_and_flip
 from .config import RESUMABLE_DIFFERENCES, TrainConfig
 from .evaluation import correctness
+from .performance import fast_forward
 
 HISTORY_COLUMNS = (
     "epoch", "lr", "train_loss", "train_clean_acc", "train_robust_acc", "test_clean_acc", "test_robust_acc", "seconds",
@@ -97,6 +98,10 @@ class TrainingRun:
         self.model: nn.Module = build_model(
             config.model, b.num_classes, b.in_channels, b.image_size, b.mean, b.std, **config.model_kwargs()
         ).to(self.device)
+        self.net = fast_forward(
+            self.model, self.device, amp=config.amp, channels_last=config.channels_last, compiled=config.compile
+        )
+        """What the loop calls: ``self.model`` run as configured (same parameters; ``self.model`` is saved)."""
         self.method = build_method(config.method, config.threat, **config.method_kwargs())
         self.optimizer = torch.optim.SGD(
             self.model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
@@ -107,6 +112,7 @@ class TrainingRun:
         self.best_epoch = 0
         self.best_robust_acc = -math.inf
         self.best_clean_acc = math.nan
+        self.best_state: dict[str, torch.Tensor] = {}
         self._tracking_attack = PGD(config.eps, config.steps, config.step_size, config.random_start)
 
     @property
@@ -125,7 +131,7 @@ class TrainingRun:
         lr = self.optimizer.param_groups[0]["lr"]
         totals = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss, clean correct, robust correct
         track_separately = observer is not None and not getattr(self.method, "tracks_training_attack", True)
-        self.model.train()
+        self.net.train()
         reporter.start("batches", f"epoch {epoch}/{cfg.epochs}", self.n_batches)
         for start in range(0, len(order), cfg.batch_size):
             rows = order[start : start + cfg.batch_size]
@@ -133,7 +139,7 @@ class TrainingRun:
             if self.bundle.augment:
                 x = crop_and_flip(x)
             y = self.labels[rows]
-            out = self.method(self.model, x, y)
+            out = self.method(self.net, x, y)
             loss = out.losses.mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -161,25 +167,25 @@ class TrainingRun:
         return stats
 
     def _clean_logits(self, x: torch.Tensor) -> torch.Tensor:
-        self.model.eval()
+        self.net.eval()
         with torch.no_grad():
-            logits = self.model(x)
-        self.model.train()
+            logits = self.net(x)
+        self.net.train()
         return logits
 
     def _separate_attack_logits(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Cross-entropy PGD with the training threat, for methods whose own attack is not that."""
-        x_adv = self._tracking_attack(self.model, x, y)
+        x_adv = self._tracking_attack(self.net, x, y)
         return self._clean_logits(x_adv)
 
     def _evaluate(self, reporter: Reporter) -> tuple[float, float]:
         if len(self.eval_labels) == 0:
             return math.nan, math.nan
         batch = 2 * self.config.batch_size
-        clean = correctness(self.model, self.eval_images, self.eval_labels, batch_size=batch)
+        clean = correctness(self.net, self.eval_images, self.eval_labels, batch_size=batch)
         reporter.start("eval", "robust test accuracy", len(self.eval_labels))
         robust = correctness(
-            self.model, self.eval_images, self.eval_labels, self._tracking_attack, batch,
+            self.net, self.eval_images, self.eval_labels, self._tracking_attack, batch,
             on_batch=lambda k: reporter.advance("eval", k),
         )
         reporter.finish("eval")
@@ -190,6 +196,7 @@ class TrainingRun:
         robust = stats.test_robust_acc
         self.improved = math.isnan(robust) or robust > self.best_robust_acc
         if self.improved:
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
             self.best_epoch = stats.epoch
             self.best_robust_acc = robust
             self.best_clean_acc = stats.test_clean_acc
@@ -205,19 +212,28 @@ class TrainingRun:
         }
 
     def save(self, run_dir: Path) -> None:
-        """best.pt when this epoch improved, then last.pt with everything needed to resume."""
-        payload = self._payload()
-        best = {"epoch": self.best_epoch, "robust_acc": self.best_robust_acc, "clean_acc": self.best_clean_acc}
+        """best.pt when this epoch improved, then last.pt with everything needed to resume.
+
+        last.pt also carries the best weights, so a crash between the two writes is
+        repaired on resume (``restore`` rewrites a best.pt that disagrees with last.pt).
+        """
         if getattr(self, "improved", False):
-            save_checkpoint(run_dir / "best.pt", {**payload, **best})
+            save_checkpoint(run_dir / "best.pt", self._best_payload())
         save_checkpoint(run_dir / "last.pt", {
-            **payload,
+            **self._payload(),
             "epoch": self.epochs_done,
-            "best": best,
+            "best": self._best_info(),
+            "best_state_dict": self.best_state,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "history": [asdict(h) for h in self.history],
         })
+
+    def _best_info(self) -> dict[str, Any]:
+        return {"epoch": self.best_epoch, "robust_acc": self.best_robust_acc, "clean_acc": self.best_clean_acc}
+
+    def _best_payload(self) -> dict[str, Any]:
+        return {**self._payload(), "state_dict": self.best_state, **self._best_info()}
 
     def restore(self, run_dir: Path) -> None:
         state = read_checkpoint(run_dir / "last.pt")
@@ -229,6 +245,10 @@ class TrainingRun:
         self.history = [EpochStats(**h) for h in state["history"]]
         best = state["best"]
         self.best_epoch, self.best_robust_acc, self.best_clean_acc = best["epoch"], best["robust_acc"], best["clean_acc"]
+        self.best_state = state["best_state_dict"]
+        best_path = run_dir / "best.pt"
+        if self.best_epoch and (not best_path.is_file() or read_checkpoint(best_path).get("epoch") != self.best_epoch):
+            save_checkpoint(best_path, self._best_payload())
 
 
 def check_same_config(stored: dict[str, Any], current: dict[str, Any], where: Path) -> None:

@@ -1,0 +1,244 @@
+"""The profile HDF5 file (DESIGN.md, "Storage"), read and written crash-safely.
+
+```
+/                       attrs: format "advq-profile", format_version, advq_version, dataset,
+                               dataset_fingerprint, n_train, created, config (YAML)
+/runs/<run_id>/         attrs: seed, model, method, threat (YAML of norm, eps, steps, step_size,
+                               random_start; each also an attribute of its own),
+                               epochs, status ("complete"|"partial"), epochs_done, best_epoch,
+                               config (YAML), n_trained, best_robust_acc, best_clean_acc,
+                               train_robust_acc, checkpoints
+    correct             (epochs, N) int8: 1 correct, 0 wrong, -1 not trained (or epoch not run)
+    true_prob           (epochs, N) float16, NaN where not trained (or epoch not run)
+    measures/<name>     (N,) float32, NaN where not trained
+/quality/<name>         (N,) float64: mean over complete runs; attrs runs, n_runs
+```
+
+``run_id`` is ``seed-<seed>``. Every change goes through ``h5store.updating`` (work on a
+copy, then atomically replace), so a kill at any moment leaves the previous complete
+file or the next. The runs' checkpoints (``best.pt``, ``last.pt``) live in the folder
+``<out>.runs/<run_id>/`` beside the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import yaml
+
+from ..atomic import atomic_path
+from ..config import to_yaml
+from ..datasets import DatasetBundle
+from ..errors import AdvqError
+from ..h5store import open_checked, stamp
+from ..training.config import TrainConfig
+from .ranks import average_ranks, normalised_rank
+from .recorder import NOT_TRAINED
+
+FORMAT = "advq-profile"
+PARTIAL, COMPLETE = "partial", "complete"
+PROBLEM_RANK = "problem_rank"
+
+
+def checkpoints_dir(out: str | Path) -> Path:
+    """``<out>.runs``: where each run keeps ``best.pt`` and ``last.pt``."""
+    out = Path(out)
+    return out.with_name(out.name + ".runs")
+
+
+def run_id_for(seed: int) -> str:
+    return f"seed-{seed}"
+
+
+@dataclass
+class RunState:
+    """What the file says about one run."""
+
+    run_id: str
+    seed: int
+    status: str
+    epochs: int
+    epochs_done: int
+    best_epoch: int
+    best_robust_acc: float = float("nan")
+    best_clean_acc: float = float("nan")
+    train_robust_acc: float = float("nan")
+
+    @property
+    def complete(self) -> bool:
+        return self.status == COMPLETE
+
+
+@dataclass
+class ProfileState:
+    """The root attributes and the runs of an existing profile file."""
+
+    path: Path
+    dataset: str
+    fingerprint: str
+    n_train: int
+    config: dict[str, Any]
+    runs: dict[str, RunState] = field(default_factory=dict)
+
+
+def create_profile(out: Path, bundle: DatasetBundle, config: Any) -> None:
+    """A new, empty profile (replacing any file at ``out`` atomically)."""
+    with atomic_path(out) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            stamp(handle, FORMAT, bundle.name, bundle.fingerprint, n_train=bundle.n_train, config=to_yaml(config))
+            handle.create_group("runs")
+
+
+def read_state(out: Path, fingerprint: str | None = None) -> ProfileState:
+    """The file's identity, its stored configuration and its runs; refuses foreign files."""
+    with open_checked(out, (FORMAT,), fingerprint) as handle:
+        try:
+            config = yaml.safe_load(str(handle.attrs.get("config", ""))) or {}
+        except yaml.YAMLError:
+            config = None
+        if not isinstance(config, dict):
+            raise AdvqError(f"{out} has no readable stored configuration; it cannot be resumed.")
+        state = ProfileState(
+            out, str(handle.attrs["dataset"]), str(handle.attrs["dataset_fingerprint"]),
+            int(handle.attrs["n_train"]), config,
+        )
+        for run_id, group in handle.get("runs", {}).items():
+            state.runs[run_id] = run_state(run_id, group)
+    return state
+
+
+def run_state(run_id: str, group: h5py.Group) -> RunState:
+    a = group.attrs
+    return RunState(
+        run_id, int(a["seed"]), str(a["status"]), int(a["epochs"]), int(a["epochs_done"]), int(a["best_epoch"]),
+        float(a.get("best_robust_acc", np.nan)), float(a.get("best_clean_acc", np.nan)),
+        float(a.get("train_robust_acc", np.nan)),
+    )
+
+
+def set_config(handle: h5py.File, config: Any) -> None:
+    handle.attrs["config"] = to_yaml(config)
+
+
+def start_run(handle: h5py.File, run_id: str, config: TrainConfig, n_train: int, n_trained: int, checkpoints: str) -> None:
+    """Create (or reset) a run's group: status partial, no epoch recorded."""
+    runs = handle.require_group("runs")
+    if run_id in runs:
+        del runs[run_id]
+    group = runs.create_group(run_id)
+    threat = config.threat
+    group.attrs.update({
+        "seed": config.seed,
+        "model": config.model,
+        "method": config.method,
+        "threat": yaml.safe_dump(threat.as_dict(), sort_keys=False),
+        "norm": threat.norm,
+        "eps": threat.eps,
+        "steps": threat.steps,
+        "step_size": threat.step_size,
+        "random_start": threat.random_start,
+        "epochs": config.epochs,
+        "status": PARTIAL,
+        "epochs_done": 0,
+        "best_epoch": 0,
+        "config": to_yaml(config),
+        "n_trained": n_trained,
+        "checkpoints": checkpoints,
+    })
+    chunks = (1, n_train)
+    group.create_dataset(
+        "correct", (config.epochs, n_train), dtype=np.int8, fillvalue=NOT_TRAINED, chunks=chunks,
+        compression="gzip", compression_opts=4,
+    )
+    group.create_dataset(
+        "true_prob", (config.epochs, n_train), dtype=np.float16, fillvalue=np.nan, chunks=chunks,
+        compression="gzip", compression_opts=4, shuffle=True,
+    )
+
+
+def write_epoch(
+    handle: h5py.File, run_id: str, epoch: int, correct: np.ndarray, true_prob: np.ndarray, **attrs: Any
+) -> None:
+    """Store epoch ``epoch`` (1-based) of a run and its progress attributes."""
+    group = handle["runs"][run_id]
+    group["correct"][epoch - 1] = correct
+    group["true_prob"][epoch - 1] = true_prob
+    group.attrs.update({"epochs_done": epoch, **attrs})
+
+
+def read_record(handle: h5py.File, run_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """A run's recorded epochs: ``correct`` (e, N) int8 and ``true_prob`` (e, N) float16."""
+    group = handle["runs"][run_id]
+    done = int(group.attrs["epochs_done"])
+    return group["correct"][:done], group["true_prob"][:done]
+
+
+def finish_run(handle: h5py.File, run_id: str, measures: dict[str, np.ndarray]) -> None:
+    """Store a run's measures (float32) and mark it complete."""
+    group = handle["runs"][run_id]
+    stored = group.require_group("measures")
+    for name, values in measures.items():
+        if name in stored:
+            del stored[name]
+        stored.create_dataset(name, data=np.asarray(values, dtype=np.float32))
+    group.attrs["status"] = COMPLETE
+
+
+def complete_runs(handle: h5py.File) -> list[h5py.Group]:
+    """The complete runs, in seed order."""
+    runs = [g for g in handle.get("runs", {}).values() if g.attrs.get("status") == COMPLETE]
+    return sorted(runs, key=lambda g: int(g.attrs["seed"]))
+
+
+def update_quality(handle: h5py.File) -> None:
+    """Recompute ``/quality`` from the complete runs.
+
+    ``problem_rank`` averages each run's normalised instability rank (computed in float64
+    from its exact integer ``instability``); every other measure is the mean of the runs'
+    stored values. Examples outside the profiled subset stay NaN.
+    """
+    runs = complete_runs(handle)
+    if "quality" in handle:
+        del handle["quality"]
+    if not runs:
+        return
+    quality = handle.create_group("quality")
+    names = sorted({name for g in runs for name in g["measures"]})
+    for name in names:
+        having = [g for g in runs if name in g["measures"]]
+        if name == PROBLEM_RANK and all("instability" in g["measures"] for g in having):
+            values = average_ranks([rank_of_run(g) for g in having])
+        else:
+            values = np.mean(np.stack([g["measures"][name][()].astype(np.float64) for g in having]), axis=0)
+        data = quality.create_dataset(name, data=values.astype(np.float64))
+        data.attrs["runs"] = [os.path.basename(g.name) for g in having]
+        data.attrs["n_runs"] = len(having)
+    quality.attrs["runs"] = [os.path.basename(g.name) for g in runs]
+    quality.attrs["n_runs"] = len(runs)
+
+
+def rank_of_run(group: h5py.Group) -> np.ndarray:
+    """One run's problem rank from its stored instability (exact integers in float32)."""
+    instability = group["measures"]["instability"][()].astype(np.float64)
+    trained = ~np.isnan(instability)
+    return normalised_rank(np.nan_to_num(instability), trained)
+
+
+# -- reading, for users and other commands ---------------------------------------------------
+
+
+def read_quality(path: str | Path, name: str = PROBLEM_RANK, fingerprint: str | None = None) -> np.ndarray:
+    """``/quality/<name>`` of a profile as float64 (N,), e.g. the averaged problem rank."""
+    path = Path(path)
+    with open_checked(path, (FORMAT,), fingerprint) as handle:
+        quality = handle.get("quality")
+        key = name.replace("-", "_")
+        if quality is None or key not in quality:
+            known = ", ".join(sorted(quality)) if quality is not None else "(none: no run is complete yet)"
+            raise AdvqError(f"{path} has no quality measure '{name}'. Stored: {known}.")
+        return quality[key][()].astype(np.float64)
