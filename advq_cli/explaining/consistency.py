@@ -217,12 +217,12 @@ def report(
 ) -> str:
     rows = [[f"**{label}**", *(number(v) for v in row)] for label, row in zip(labels, values)]
     table = markdown_table(["", *labels], rows)
-    sources = "\n".join(f"- `{label}`: `{path}`" for label, path in zip(labels, compared.sources)) \
-        if compared.between == "files" else f"Profile `{compared.sources[0]}`, runs {', '.join(labels)}."
-    within = ""
-    if compared.runs_agreement:
-        within = "\n\nMean Spearman's ρ between each file's own runs (the agreement a second seed gives):\n\n" + \
-            markdown_table(["file", "ρ"], [(label, number(v)) for label, v in zip(labels, compared.runs_agreement)])
+    if compared.between == "files":
+        sources = "\n".join(f"- `{label}`: `{path}`" for label, path in zip(labels, compared.sources))
+        within = markdown_table(["file", "ρ"], [(label, number(v)) for label, v in zip(labels, compared.runs_agreement)])
+        within = f"\n\nMean Spearman's ρ between each file's own runs (the agreement a second seed gives):\n\n{within}"
+    else:
+        sources, within = f"Profile `{compared.sources[0]}`, runs {', '.join(labels)}.", ""
     images = "\n\n".join(f"![{name}]({name})" for name in figures)
     smallest = int(counts[np.triu_indices(len(labels), 1)].min())
     return (

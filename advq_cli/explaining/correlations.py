@@ -130,11 +130,13 @@ def draw_measure(path: Path, result: MeasureCorrelation, profile: Profile) -> Dr
 
 def draw_overview(path: Path, results: list[MeasureCorrelation], profile: Profile) -> Drawn:
     """One bar per measure: which fall and which rise with the problem rank."""
+    from matplotlib.patches import Patch
+
     figure, axes = new_figure(12.0, 7.0)
     names = [r.name for r in results]
     rhos = np.array([r.rho for r in results], dtype=np.float64)
-    colours = ["C3" if rho < 0 else "C0" for rho in np.nan_to_num(rhos)]
-    bars = axes.bar(names, np.nan_to_num(rhos), color=colours, label="Spearman ρ with the problem rank")
+    falls = np.nan_to_num(rhos) < 0
+    bars = axes.bar(names, np.nan_to_num(rhos), color=np.where(falls, "C3", "C0"))
     axes.bar_label(bars, labels=[number(r, sign=True) for r in rhos], padding=3)
     axes.axhline(0, color="black", linewidth=0.8)
     axes.set(
@@ -142,7 +144,10 @@ def draw_overview(path: Path, results: list[MeasureCorrelation], profile: Profil
         xlabel="measure (/quality/…)", ylabel="Spearman ρ", ylim=(-1.1, 1.1),
     )
     axes.tick_params(axis="x", labelrotation=20)
-    axes.legend(loc="upper left")
+    axes.legend(
+        handles=[Patch(color="C3", label="falls as the rank grows (ρ < 0)"), Patch(color="C0", label="rises (ρ > 0)")],
+        loc="upper left",
+    )
     axes.grid(axis="y", alpha=0.3)
     save(figure, path)
     return {"names": [t.get_text() for t in axes.get_xticklabels()], "rho": np.array([b.get_height() for b in bars])}

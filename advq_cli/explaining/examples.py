@@ -79,6 +79,10 @@ class Example:
     pred_adversarial: int
 
 
+Rows = list[tuple[int, list[Example]]]
+"""Per class shown: its label and its chosen examples."""
+
+
 def explain_examples(config: ExamplesConfig) -> ExplainResult:
     """Choose each class's extremes of the problem rank, attack them, and draw one grid per side."""
     out_dir = output_dir(config.out_dir, config.profile, COMMAND)
@@ -89,30 +93,15 @@ def explain_examples(config: ExamplesConfig) -> ExplainResult:
     check_fingerprint(payload, bundle, checkpoint)
     eps = config.eps if config.eps is not None else twice_training_eps(profile)
     classes = chosen_classes(config.classes, bundle.classes)
-
-    labels = bundle.train_labels.numpy()
-    chosen = {side: {c: extremes(profile.rank, labels, c, config.per_class)[k] for c in classes}
-              for k, side in enumerate((LOWEST, HIGHEST))}
-    indices = np.unique(np.concatenate([i for side in chosen.values() for i in side.values()]))
     model = model_from_checkpoint(payload).to(resolve_device(config.device)).eval()
-    clean = bundle.train_images[torch.from_numpy(indices)].float().div_(255)
-    adversarial, pred_clean, pred_adv = attack(model, clean, bundle.train_labels[indices], eps, config)
-    position = {int(i): k for k, i in enumerate(indices)}
+    rows, images = attacked_extremes(profile, bundle, model, classes, eps, config)
 
-    def example(i: int) -> Example:
-        k = position[int(i)]
-        return Example(int(i), int(labels[i]), float(profile.rank[i]), int(pred_clean[k]), int(pred_adv[k]))
-
-    rows = {side: [(c, [example(i) for i in per_class[c]]) for c in classes] for side, per_class in chosen.items()}
-    images = {"clean": dict(zip(position, clean.numpy())), "adversarial": dict(zip(position, adversarial.numpy()))}
     attack_text = f"PGD-{config.steps} at ε = {eps_text(eps)} (step ε/{STEP_FRACTION}, random start)"
-    drawn = {
-        f"{COMMAND}-{side.replace('_', '-')}.png": draw_grid(
-            out_dir / f"{COMMAND}-{side.replace('_', '-')}.png", f"{SIDE_TITLES[side]}, {bundle.name}", side_rows,
-            images, bundle.classes, config.per_class, attack_text,
-        )
-        for side, side_rows in rows.items()
-    }
+    drawn = {}
+    for side, side_rows in rows.items():
+        name = f"{COMMAND}-{side.replace('_', '-')}.png"
+        title = f"{SIDE_TITLES[side]}, {bundle.name}"
+        drawn[name] = draw_grid(out_dir / name, title, side_rows, images, bundle.classes, config.per_class, attack_text)
     summary = {
         "source": profile.path.resolve(),
         "checkpoint": checkpoint.resolve(),
@@ -128,6 +117,30 @@ def explain_examples(config: ExamplesConfig) -> ExplainResult:
         "figures": list(drawn),
     }
     return finish(COMMAND, out_dir, summary, report(profile, checkpoint, bundle, rows, attack_text, list(drawn)), drawn)
+
+
+def attacked_extremes(
+    profile: Profile, bundle: DatasetBundle, model: torch.nn.Module, classes: list[int], eps: float,
+    config: ExamplesConfig,
+) -> tuple[dict[str, Rows], dict[str, dict[int, np.ndarray]]]:
+    """Per side the rows of chosen examples with the model's predictions, and the clean and
+    adversarial images (C, H, W) in [0, 1] by example index."""
+    labels = bundle.train_labels.numpy()
+    picks = {c: extremes(profile.rank, labels, c, config.per_class) for c in classes}
+    indices = np.unique(np.concatenate([i for pick in picks.values() for i in pick.values()])).astype(np.int64)
+    if not len(indices):
+        raise AdvqError(f"{profile.path} ranks no training example of the classes chosen.")
+    clean = bundle.train_images[torch.from_numpy(indices)].float().div_(255)
+    adversarial, pred_clean, pred_adv = attack(model, clean, bundle.train_labels[indices], eps, config)
+    position = {int(i): k for k, i in enumerate(indices)}
+
+    def example(i: int) -> Example:
+        k = position[int(i)]
+        return Example(int(i), int(labels[i]), float(profile.rank[i]), int(pred_clean[k]), int(pred_adv[k]))
+
+    rows = {side: [(c, [example(i) for i in picks[c][side]]) for c in classes] for side in (LOWEST, HIGHEST)}
+    images = {"clean": dict(zip(position, clean.numpy())), "adversarial": dict(zip(position, adversarial.numpy()))}
+    return rows, images
 
 
 def default_checkpoint(profile: Profile) -> Path:
@@ -172,12 +185,12 @@ def chosen_classes(wanted: list[str] | None, names: tuple[str, ...]) -> list[int
     return list(dict.fromkeys(labels))
 
 
-def extremes(rank: np.ndarray, labels: np.ndarray, label: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+def extremes(rank: np.ndarray, labels: np.ndarray, label: int, k: int) -> dict[str, np.ndarray]:
     """The ``k`` ranked examples of a class with the highest problem rank (lowest quality,
     worst first) and the ``k`` with the lowest (highest quality, best first); ties by index."""
     members = np.flatnonzero((labels == label) & np.isfinite(rank))
     order = members[np.argsort(rank[members], kind="stable")]
-    return order[::-1][:k], order[:k]
+    return {LOWEST: order[::-1][:k], HIGHEST: order[:k]}
 
 
 def attack(
@@ -203,20 +216,21 @@ def attack(
 
 
 def eps_text(eps: float) -> str:
-    """``16/255`` when ε is a whole number of grey levels, else the number."""
+    """``0.06275 = 16/255`` when ε is a whole number of grey levels, else the number."""
     levels = eps * 255
-    return f"{round(levels)}/255" if abs(levels - round(levels)) < 1e-6 else f"{eps:.4g}"
+    return f"{eps:.4g}" + (f" = {round(levels)}/255" if abs(levels - round(levels)) < 1e-6 else "")
 
 
 def draw_grid(
-    path: Path, title: str, rows: list[tuple[int, list[Example]]], images: dict[str, dict[int, np.ndarray]],
+    path: Path, title: str, rows: Rows, images: dict[str, dict[int, np.ndarray]],
     class_names: tuple[str, ...], per_class: int, attack_text: str,
 ) -> Drawn:
     """Rows = classes; per example a clean cell then its adversarial counterpart, each titled
     true → predicted (red where the prediction is wrong)."""
     from matplotlib.lines import Line2D
 
-    figure, axes = new_figure(1.45 * 2 * per_class + 0.8, 1.45 * len(rows) + 1.6, nrows=len(rows), ncols=2 * per_class, squeeze=False)
+    columns = 2 * per_class
+    figure, axes = new_figure(1.45 * columns + 0.8, 1.45 * len(rows) + 1.6, nrows=len(rows), ncols=columns, squeeze=False)
     figure.suptitle(f"{title}\nleft of each pair: the clean image; right: its {attack_text} counterpart")
     drawn: Drawn = {"indices": [], "clean": [], "adversarial": [], "titles": []}
     for axis in axes.flat:
@@ -226,8 +240,10 @@ def draw_grid(
         row[0].set_ylabel(class_names[label], fontsize=9)
         for k, e in enumerate(examples):
             drawn["indices"].append(e.index)
-            for axis, kind, pred in ((row[2 * k], "clean", e.pred_clean), (row[2 * k + 1], "adversarial", e.pred_adversarial)):
-                shown = axis.imshow(to_display(images[kind][e.index]), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+            cells = ((row[2 * k], "clean", e.pred_clean), (row[2 * k + 1], "adversarial", e.pred_adversarial))
+            for axis, kind, pred in cells:
+                image = to_display(images[kind][e.index])
+                shown = axis.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
                 heading = f"#{e.index}" if kind == "clean" else "adversarial"
                 axis.set_title(
                     f"{heading}\n{class_names[e.label]} → {class_names[pred]}", fontsize=7,
@@ -260,7 +276,7 @@ def side_record(label: int, bundle: DatasetBundle, examples: list[Example]) -> d
     }
 
 
-def accuracy(rows: list[tuple[int, list[Example]]]) -> dict[str, float]:
+def accuracy(rows: Rows) -> dict[str, float]:
     examples = [e for _, side in rows for e in side]
     return {
         "clean": float(np.mean([e.pred_clean == e.label for e in examples])),
@@ -270,7 +286,7 @@ def accuracy(rows: list[tuple[int, list[Example]]]) -> dict[str, float]:
 
 
 def report(
-    profile: Profile, checkpoint: Path, bundle: DatasetBundle, rows: dict[str, list[tuple[int, list[Example]]]],
+    profile: Profile, checkpoint: Path, bundle: DatasetBundle, rows: dict[str, Rows],
     attack_text: str, figures: list[str],
 ) -> str:
     names = bundle.classes

@@ -50,10 +50,8 @@ def output_dir(out_dir: Path | None, source: Path, command: str) -> Path:
         except (OSError, ValueError, AttributeError):
             previous = None
         if previous != command:
-            raise AdvqError(
-                f"{folder} holds outputs that `advq explain {command}` did not write ({SUMMARY}); "
-                f"choose another --out-dir."
-            )
+            owner = f"`advq explain {previous}`" if isinstance(previous, str) else "something else"
+            raise AdvqError(f"{folder} holds the outputs of {owner} ({SUMMARY}); choose another --out-dir.")
     return folder
 
 

@@ -48,7 +48,11 @@ def fast_forward(
 
     ``channels_last`` also converts ``model``'s 4-D weights in place (values unchanged).
     ``train()``/``eval()`` on the result reach ``model``, as the methods and attacks expect.
+    On CUDA, cuDNN may time its convolution algorithms once per input shape and keep the
+    fastest: training repeats a handful of shapes thousands of times.
     """
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     net = model
     if channels_last:
         model.to(memory_format=torch.channels_last)
