@@ -141,12 +141,12 @@ def draw_overview(path: Path, results: list[MeasureCorrelation], profile: Profil
     axes.axhline(0, color="black", linewidth=0.8)
     axes.set(
         title=f"Measures against the problem rank ({profile.dataset}, {len(profile.runs)} run(s), {profile.path.name})",
-        xlabel="measure (/quality/…)", ylabel="Spearman ρ", ylim=(-1.1, 1.1),
+        xlabel="measure (/quality/…)", ylabel="Spearman ρ", ylim=(-1.1, 1.45),
     )
     axes.tick_params(axis="x", labelrotation=20)
     axes.legend(
         handles=[Patch(color="C3", label="falls as the rank grows (ρ < 0)"), Patch(color="C0", label="rises (ρ > 0)")],
-        loc="upper left",
+        loc="upper left", ncols=2,
     )
     axes.grid(axis="y", alpha=0.3)
     save(figure, path)
