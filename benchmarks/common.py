@@ -1,0 +1,146 @@
+"""What every benchmark shares: the machine's description, timed subprocesses, test data.
+
+Benchmarks compare whole processes (start-up and data loading included), so each side runs
+as its own `python` subprocess, timed from outside with a wall clock (the figure), its CPU
+time beside it, and the seconds of its main loop as it reports them.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+CIFAR_SHAPE = (3, 32, 32)
+
+
+def machine(device: str, threads: int | None = None) -> dict[str, str]:
+    """CPU model, cores, torch version and threads, the load (others' work skews timings),
+    and the GPU when the device is CUDA."""
+    import torch
+
+    info = {
+        "cpu": _cpu_model(),
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch threads": str(threads or torch.get_num_threads()),
+        "device": device,
+        "load average": "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg()),
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: its command line, and how to read from its standard output
+    the seconds its main loop took (start-up, data loading and saving excluded)."""
+
+    command: list[str]
+    loop_seconds: Callable[[str], float]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One whole process: wall-clock seconds, the CPU seconds (user + system) it used, and
+    the seconds of its main loop as the process itself measured them.
+
+    The wall clock is the figure. CPU time is shown beside it because, with one thread per
+    process, it hardly moves when other work shares the machine; the loop seconds show how
+    much of a process is start-up.
+    """
+
+    wall: float
+    cpu: float
+    loop: float
+
+
+def timed_run(side: Side, env: dict[str, str] | None = None) -> Timing:
+    """Time one whole process; its output is shown only if it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(side.command, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"benchmark command failed ({done.returncode}): {' '.join(side.command)}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Timing(wall, cpu, side.loop_seconds(done.stdout))
+
+
+def thread_env(threads: int | None) -> dict[str, str] | None:
+    """The environment for the timed processes: OMP/MKL_NUM_THREADS fixed when asked, else inherited."""
+    if threads is None:
+        return None
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
+def median_times(sides: dict[str, Side], repeats: int, env: dict[str, str] | None = None) -> dict[str, Timing]:
+    """Run every side ``repeats`` times, interleaved so that a noisy neighbour hits all alike;
+    the medians of each."""
+    times: dict[str, list[Timing]] = {name: [] for name in sides}
+    for repeat in range(repeats):
+        for name, side in sides.items():
+            times[name].append(t := timed_run(side, env))
+            print(f"  run {repeat + 1}/{repeats} {name}: {t.wall:.2f} s (CPU {t.cpu:.2f} s, loop {t.loop:.2f} s)",
+                  flush=True)
+    return {
+        name: Timing(*(statistics.median(getattr(t, part) for t in runs) for part in ("wall", "cpu", "loop")))
+        for name, runs in times.items()
+    }
+
+
+def print_machine(device: str, threads: int | None = None) -> None:
+    print("machine: " + "; ".join(f"{k} {v}" for k, v in machine(device, threads).items()))
+
+
+def dataset_available(name: str) -> bool:
+    """Fashion-MNIST is the only dataset the CPU benchmarks look for; the rest need --data-dir."""
+    return name != "fashion-mnist" or any(FASHION_MNIST_DIR.glob("train-images-idx3-ubyte*"))
+
+
+def write_synthetic_cifar10(root: Path, n_train: int, n_test: int = 100, seed: int = 0) -> Path:
+    """Random CIFAR-10-shaped data in torchvision's `cifar-10-batches-py` layout, for GPU runs
+    where the real files are not at hand (speed does not depend on the pixels)."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    per_batch = -(-n_train // 5)
+    size = int(np.prod(CIFAR_SHAPE))
+    batches = {f"data_batch_{i}": per_batch for i in range(1, 6)} | {"test_batch": n_test}
+    for name, n in batches.items():
+        content = {b"data": rng.integers(0, 256, (n, size), dtype=np.uint8), b"labels": rng.integers(0, 10, n).tolist()}
+        (folder / name).write_bytes(pickle.dumps(content))
+    meta = {b"label_names": [f"class{i}".encode() for i in range(10)]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
+    return root
