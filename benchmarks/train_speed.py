@@ -8,7 +8,7 @@ of ``--repeats`` interleaved runs counts. The ratio is reference time / advq tim
 
     python benchmarks/train_speed.py --device cpu                      # the CPU figure
     python benchmarks/train_speed.py --device cuda --dataset cifar10 --synthetic \
-        --model preact-resnet18 --n-train 10000 --epochs 2 --steps 10 --eps 8/255 \
+        --model preact-resnet18 --n-train 50000 --epochs 2 --steps 10 --eps 8/255 \
         --step-size 2/255 --advq-args="--amp --channels-last"          # the GPU figure
 """
 
