@@ -65,13 +65,6 @@ def test_bad_input_exits_2_with_one_line_and_leaves_files_intact(tmp_path: Path,
     assert snapshot(tmp_path) == before
 
 
-def test_unimplemented_commands_say_so_and_exit_2():
-    for command in ("profile", "curate", "evaluate", "explain"):
-        result = runner.invoke(app, [command])
-        if "not implemented" in result.output:
-            assert result.exit_code == 2
-
-
 def test_plugins_lists_every_kind():
     result = runner.invoke(app, ["plugins"], env={"COLUMNS": "200"})
     assert result.exit_code == 0

@@ -103,7 +103,3 @@ class RichReporter:
 
     def info(self, message: str) -> None:
         self.progress.console.print(message, highlight=False)
-
-
-def not_implemented(command: str, issue: str) -> None:
-    raise AdvqError(f"`advq {command}` is not implemented yet ({issue}).")
