@@ -75,10 +75,20 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> No
     return model.to(device).eval()
 
 
-def check_fingerprint(payload: dict[str, Any], bundle: DatasetBundle, path: str | Path) -> None:
-    stored = payload.get("dataset", {}).get("fingerprint")
-    if stored != bundle.fingerprint:
+def check_fingerprint(payload: dict[str, Any], fingerprint: str, dataset: str | None, what: str | Path) -> None:
+    """Refuse a checkpoint trained on other data than ``fingerprint``, saying how they differ.
+
+    ``dataset`` names the data it is checked against (None when only the fingerprint is
+    known); ``what`` names the checkpoint in the message.
+    """
+    trained = payload.get("dataset", {})
+    if trained.get("fingerprint") == fingerprint:
+        return
+    name = trained.get("name")
+    if name == dataset:
         raise FingerprintMismatchError(
-            f"{path} was trained on '{payload.get('dataset', {}).get('name')}', not on '{bundle.name}' "
-            f"(dataset fingerprints differ)."
+            f"{what} was trained on other '{name}' data than the files found now (dataset fingerprints differ); "
+            "pass the --data-dir it was trained with."
         )
+    against = f"'{dataset}'" if dataset else "this dataset"
+    raise FingerprintMismatchError(f"{what} was trained on '{name}', not on {against} (dataset fingerprints differ).")

@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import model_from_checkpoint, read_checkpoint
-from ..errors import AdvqError, FingerprintMismatchError
+from ..checkpoint import check_fingerprint, model_from_checkpoint, read_checkpoint
+from ..errors import AdvqError
 from .base import Attack
 from .pgd import PGD
 
@@ -48,12 +48,8 @@ class Transfer(Attack):
             raise AdvqError("The transfer attack needs a surrogate model: pass --surrogate CHECKPOINT.")
         self.surrogate_path = Path(surrogate)
         payload = read_checkpoint(self.surrogate_path)
-        stored = payload.get("dataset", {}).get("fingerprint")
-        if dataset_fingerprint is not None and stored != dataset_fingerprint:
-            raise FingerprintMismatchError(
-                f"Surrogate {self.surrogate_path} was trained on '{payload.get('dataset', {}).get('name')}', "
-                "not on the evaluated model's dataset (dataset fingerprints differ)."
-            )
+        if dataset_fingerprint is not None:
+            check_fingerprint(payload, dataset_fingerprint, None, f"Surrogate {self.surrogate_path}")
         self.surrogate = model_from_checkpoint(payload).eval()
         self.pgd = PGD(eps, steps=steps, step_size=step_size, random_start=random_start)
 

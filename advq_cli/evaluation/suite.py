@@ -23,11 +23,11 @@ import yaml
 from torch import nn
 
 from ..attacks.base import build_attack
-from ..checkpoint import model_from_checkpoint, read_checkpoint
+from ..checkpoint import check_fingerprint, model_from_checkpoint, read_checkpoint
 from ..config import to_yaml
 from ..datasets import DatasetBundle, get_dataset
 from ..devices import resolve_device
-from ..errors import AdvqError, FingerprintMismatchError
+from ..errors import AdvqError
 from ..plugins import registry
 from ..progress import NullReporter, Reporter
 from ..registry import Entry
@@ -82,12 +82,7 @@ def checkpoint_dataset(payload: dict[str, Any], config: EvaluateConfig) -> Datas
     """The dataset the checkpoint was trained on, refused when the files found now hold other data."""
     data_dir = config.data_dir or payload.get("config", {}).get("data_dir")
     bundle = get_dataset(payload["dataset"]["name"], data_dir)
-    trained_on = payload["dataset"].get("fingerprint")
-    if trained_on != bundle.fingerprint:
-        raise FingerprintMismatchError(
-            f"{config.checkpoint} was trained on other '{bundle.name}' data than the files found now "
-            f"(fingerprint {trained_on}, found {bundle.fingerprint}); pass the --data-dir it was trained with."
-        )
+    check_fingerprint(payload, bundle.fingerprint, bundle.name, config.checkpoint)
     return bundle
 
 

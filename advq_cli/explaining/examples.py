@@ -90,7 +90,7 @@ def explain_examples(config: ExamplesConfig) -> ExplainResult:
     checkpoint = config.checkpoint or default_checkpoint(profile)
     payload = read_checkpoint(checkpoint)
     bundle = profile_dataset(profile, config.data_dir)
-    check_fingerprint(payload, bundle, checkpoint)
+    check_fingerprint(payload, bundle.fingerprint, bundle.name, checkpoint)
     eps = config.eps if config.eps is not None else twice_training_eps(profile)
     classes = chosen_classes(config.classes, bundle.classes)
     model = model_from_checkpoint(payload).to(resolve_device(config.device)).eval()

@@ -113,6 +113,7 @@ class TrainingRun:
         self.best_robust_acc = -math.inf
         self.best_clean_acc = math.nan
         self.best_state: dict[str, torch.Tensor] = {}
+        self.improved = False
         self._tracking_attack = PGD(config.eps, config.steps, config.step_size, config.random_start)
 
     @property
@@ -203,13 +204,13 @@ class TrainingRun:
 
     # -- persistence --------------------------------------------------------------------
 
+    def _description(self) -> dict[str, Any]:
+        """What every checkpoint of this run holds besides weights."""
+        return {"model": self.model_spec, "dataset": dataset_spec(self.bundle), "config": to_plain(self.config)}
+
     def _payload(self) -> dict[str, Any]:
-        return {
-            "model": self.model_spec,
-            "dataset": dataset_spec(self.bundle),
-            "config": to_plain(self.config),
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-        }
+        """The description with the current weights."""
+        return {**self._description(), "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
 
     def save(self, run_dir: Path) -> None:
         """best.pt when this epoch improved, then last.pt with everything needed to resume.
@@ -217,7 +218,7 @@ class TrainingRun:
         last.pt also carries the best weights, so a crash between the two writes is
         repaired on resume (``restore`` rewrites a best.pt that disagrees with last.pt).
         """
-        if getattr(self, "improved", False):
+        if self.improved:
             save_checkpoint(run_dir / "best.pt", self._best_payload())
         save_checkpoint(run_dir / "last.pt", {
             **self._payload(),
@@ -233,7 +234,7 @@ class TrainingRun:
         return {"epoch": self.best_epoch, "robust_acc": self.best_robust_acc, "clean_acc": self.best_clean_acc}
 
     def _best_payload(self) -> dict[str, Any]:
-        return {**self._payload(), "state_dict": self.best_state, **self._best_info()}
+        return {**self._description(), "state_dict": self.best_state, **self._best_info()}
 
     def restore(self, run_dir: Path) -> None:
         state = read_checkpoint(run_dir / "last.pt")
