@@ -7,6 +7,8 @@ time beside it, and the seconds of its main loop as it reports them.
 
 from __future__ import annotations
 
+import argparse
+import csv
 import os
 import pickle
 import platform
@@ -144,3 +146,71 @@ def write_synthetic_cifar10(root: Path, n_train: int, n_test: int = 100, seed: i
     meta = {b"label_names": [f"class{i}".encode() for i in range(10)]}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta))
     return root
+
+
+def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+    """The PGD-AT workload every training benchmark shares (both sides get the same)."""
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
+    parser.add_argument("--dataset", default="fashion-mnist", help="falls back to digits when Fashion-MNIST is missing")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--synthetic", action="store_true", help="random CIFAR-10-shaped data (with --dataset cifar10)")
+    parser.add_argument("--model", default="mlp")
+    parser.add_argument("--n-train", type=int, default=3000)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--milestones", default="", help="epochs where the learning rate drops (default: none)")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--eps", default="0.1")
+    parser.add_argument("--step-size", default="0.025")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    add_threads_argument(parser)
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="CPU threads for both sides (OMP/MKL_NUM_THREADS); default: each program's own choice. "
+        "On a shared machine 1 keeps others' load from dominating the timings.",
+    )
+
+
+def check_workload(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the default device and refuse --synthetic without CIFAR-10."""
+    args.device = args.device or default_device()
+    if args.synthetic and args.dataset != "cifar10":
+        parser.error("--synthetic writes CIFAR-10-shaped data: use it with --dataset cifar10")
+    return args
+
+
+def prepare_data(args: argparse.Namespace, work: Path) -> str | None:
+    """The data folder both sides read: synthetic CIFAR-10 when asked; digits stands in for a
+    missing Fashion-MNIST (``args`` is updated to say so)."""
+    if not dataset_available(args.dataset) and not args.data_dir:
+        print(f"{args.dataset} not found; falling back to the embedded digits.")
+        args.dataset, args.n_train = "digits", min(args.n_train, 1437)
+    if args.synthetic:
+        return str(write_synthetic_cifar10(work / "data", args.n_train))
+    return args.data_dir
+
+
+def training_arguments(args: argparse.Namespace, data_dir: str | None) -> list[str]:
+    """The options `advq train`, `advq profile` and the reference loop share."""
+    return [
+        "--dataset", args.dataset, "--model", args.model, "--epochs", str(args.epochs), "--milestones", args.milestones,
+        "--batch-size", str(args.batch_size), "--eps", args.eps, "--steps", str(args.steps),
+        "--step-size", args.step_size, "--seed", "0", "--device", args.device,
+        *(["--data-dir", data_dir] if data_dir else []),
+    ]
+
+
+def first_examples(work: Path, n: int) -> Path:
+    """An index file selecting the first ``n`` training examples (advq's ``--subset``)."""
+    subset = work / "subset.npy"
+    np.save(subset, np.arange(n, dtype=np.int64))
+    return subset
+
+
+def history_seconds(history: Path) -> float:
+    """The summed per-epoch seconds of an advq run (its training loop, checkpoints excluded)."""
+    with history.open() as handle:
+        return sum(float(row["seconds"]) for row in csv.DictReader(handle))

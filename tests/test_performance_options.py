@@ -1,7 +1,5 @@
 """--amp, --channels-last and --compile: how the model is run changes, what is learnt and stored does not."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -104,15 +102,3 @@ def test_the_options_reach_the_stored_configuration(tmp_path: Path):
     assert result.exit_code == 0, result.output
     stored = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
     assert (stored["amp"], stored["channels_last"], stored["compile"]) == (True, True, False)
-
-
-def test_the_train_speed_benchmark_runs_and_prints_a_ratio(tmp_path: Path):
-    # a smoke test that keeps the script working; it asserts no time
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "train_speed.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--device", "cpu", "--dataset", "digits", "--n-train", "64", "--epochs", "1",
-         "--steps", "1", "--repeats", "1", "--threads", "1"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "machine: cpu" in done.stdout and "ratio (reference time / advq time)" in done.stdout
