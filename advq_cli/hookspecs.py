@@ -1,15 +1,20 @@
 """The hooks a plugin may implement.
 
-Every hook receives a ``register(name, obj, description="")`` callback; advq builds its
-own registries from what plugins register, so it can validate names and report clashes.
+Every ``advq_register_*`` hook receives a ``register(name, obj, description="")``
+callback; advq builds its own registries from what plugins register, so it can validate
+names and report clashes. ``advq_on_epoch_end`` is an event: every implementation sees
+every epoch of ``advq train`` and ``advq profile``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from .events import EpochEvent
 
 PROJECT = "advq"
 
@@ -83,4 +88,23 @@ def advq_register_exporters(register: Register) -> None:
     ``<name>.<ext>`` in ``folder``, a fresh staging folder that advq moves into the export
     folder once ``write`` returns (so exports are atomic); ``manifest`` (JSON-ready: source,
     rule, params, dataset, classes, …) is written beside them as ``<name>.manifest.json``.
+    """
+
+
+@hookspec
+def advq_on_epoch_end(event: EpochEvent) -> None:
+    """See every finished training epoch (loggers, notifications, dashboards).
+
+    Called once per epoch by ``advq train`` and by each run of ``advq profile``, after the
+    epoch's checkpoint (and, for a profile, its record) is saved, so a failure here loses
+    nothing: advq stops with an error naming the plugin and ``--resume`` continues. ``event``
+    is an ``advq_cli.events.EpochEvent``: ``command`` ("train" or "profile"), ``out``,
+    ``run_dir``, ``run_id``, ``seed``, ``epoch``, ``epochs``, ``stats`` (the epoch's row of
+    history.csv as a dict), ``history`` (every row so far, resumed ones included) and
+    ``config`` (the run's resolved configuration, plain values). Write to files or stderr,
+    not stdout, which `--json` keeps for its document. Example::
+
+        @hookimpl
+        def advq_on_epoch_end(event):
+            dashboard.log(event.run_id, step=event.epoch, **event.stats)
     """

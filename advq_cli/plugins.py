@@ -26,6 +26,7 @@ DEFAULT_PLUGINS = (
     "advq_cli.default_plugins.methods",
     "advq_cli.default_plugins.measures",
     "advq_cli.default_plugins.exporters",
+    "advq_cli.default_plugins.loggers",
 )
 
 KINDS = {

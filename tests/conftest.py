@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
+import os
 
-from advq_cli.training import TrainConfig, train
+# The suite tests advq's own plugins; installed third-party ones (such as the example
+# plugin, which tests/test_example_plugin.py drives in fresh processes) stay out of it.
+os.environ.setdefault("ADVQ_LOAD_PLUGINS", "")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from advq_cli.training import TrainConfig, train  # noqa: E402
 
 torch.set_num_threads(2)
 

@@ -10,6 +10,7 @@ import typer
 
 from .. import __version__
 from ..threads import configure_cpu_threads
+from .common import set_quiet
 from .curate import curate_command
 from .evaluate import evaluate_command
 from .explain import explain_app
@@ -36,8 +37,12 @@ def _version(value: bool) -> None:
 def root(
     version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Show the version."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Print only errors (and the document of a command's --json): no progress, no tables."
+    ),
 ) -> None:
     """Find the training examples that hurt adversarial training, and prove it."""
+    set_quiet(quiet)
     if debug:
         os.environ["ADVQ_DEBUG"] = "1"
 

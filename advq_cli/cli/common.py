@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
+import math
 import os
+import shlex
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..config import load_config_file, resolve
@@ -19,7 +26,38 @@ F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C")
 
 console = Console()
+"""Results (tables, written files) on stdout; rich drops colour when stdout is no terminal or NO_COLOR is set."""
 err_console = Console(stderr=True)
+
+
+def set_quiet(quiet: bool) -> None:
+    """`advq --quiet`: no progress, no info lines, no tables; errors and `--json` documents still print."""
+    console.quiet = quiet
+
+
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout instead of tables.")]
+
+
+def print_json(document: Any) -> None:
+    """`--json`: one JSON document on stdout (bypassing rich, so no markup, wrapping or colour)."""
+    typer.echo(json.dumps(json_ready(document), indent=2, allow_nan=False))
+
+
+def json_ready(value: Any) -> Any:
+    """Plain JSON values: dataclasses as objects, paths as strings, NaN and infinities as null."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: json_ready(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return json_ready(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def debug_enabled() -> bool:
@@ -36,13 +74,31 @@ def handle_errors(func: F) -> F:
         except AdvqError as exc:
             if debug_enabled():
                 raise
-            err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err_console.print("Interrupted.", highlight=False)
+            message = resume_hint(kwargs.get("ctx")) if "resume" in kwargs else "Interrupted."
+            err_console.print(message, highlight=False, soft_wrap=True, markup=False)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# What a resumable command has saved when it is interrupted (each is written as it completes).
+SAVED_UNIT = {"train": "epoch", "profile": "epoch", "evaluate": "attack"}
+
+
+def resume_hint(ctx: click.Context | None) -> str:
+    """One line after Ctrl-C: what is on disk and the exact command that continues.
+
+    That command is this process's own (``sys.argv``) with ``--resume`` in place of
+    ``--overwrite``, which would throw the saved work away.
+    """
+    unit = SAVED_UNIT.get(ctx.info_name if ctx is not None else "", "step")
+    args = [a for a in sys.argv[1:] if a != "--overwrite"]
+    if "--resume" not in args:
+        args.append("--resume")
+    return f"Interrupted: every completed {unit} is saved; continue with `{shlex.join(['advq', *args])}`"
 
 
 def resolved_config(cls: type[C], ctx: typer.Context, config_file: Path | None, values: dict[str, Any]) -> C:
@@ -73,7 +129,7 @@ class RichReporter:
             TimeRemainingColumn(),
             console=err_console,
             transient=False,
-            disable=not err_console.is_terminal and not os.environ.get("ADVQ_FORCE_PROGRESS"),
+            disable=console.quiet or (not err_console.is_terminal and not os.environ.get("ADVQ_FORCE_PROGRESS")),
         )
         self.tasks: dict[str, Any] = {}
 
@@ -102,4 +158,5 @@ class RichReporter:
             self.progress.update(self.tasks[key], visible=False)
 
     def info(self, message: str) -> None:
-        self.progress.console.print(message, highlight=False)
+        if not console.quiet:
+            self.progress.console.print(message, highlight=False)

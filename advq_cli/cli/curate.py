@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..curation import CurateConfig, SetSummary, curate, list_subsets
 from ..errors import AdvqError
-from .common import RichReporter, typed_on_command_line, console, handle_errors, resolved_config
+from .common import JsonOutput, RichReporter, typed_on_command_line, console, handle_errors, print_json, resolved_config
 from .options import CONFIG_FILE
 
 SOURCE, RULES, OUTPUT = "Source of ranks", "Rules", "Output"
@@ -44,18 +44,26 @@ def curate_command(
     export: Annotated[Optional[str], _opt("--export", help="Also export every set made: npy, imagefolder, hdf5 (comma-separated) or a plugin.", panel=OUTPUT)] = None,
     export_dir: Annotated[Optional[Path], _opt("--export-dir", help="Folder for --export.", panel=OUTPUT)] = None,
     list_file: Annotated[Optional[Path], _opt("--list", help="Show the sets stored in this file and exit.", panel=OUTPUT)] = None,
+    json_output: JsonOutput = False,
 ) -> None:
     """Build named index sets from quality ranks; store them, and export them for any PyTorch code."""
-    values = {k: v for k, v in locals().items() if k not in ("ctx", "config", "list_file")}
+    values = {k: v for k, v in locals().items() if k not in ("ctx", "config", "list_file", "json_output")}
     if list_file is not None:
         others = [k for k in values if k != "data_dir" and typed_on_command_line(ctx, k)]
         if others or config is not None:
             raise AdvqError("--list FILE.h5 shows stored sets; give it alone (with --data-dir if needed).")
-        print_sets(f"Sets in {list_file}", list_subsets(list_file, data_dir))
+        sets = list_subsets(list_file, data_dir)
+        if json_output:
+            print_json({"file": list_file, "sets": sets})
+        else:
+            print_sets(f"Sets in {list_file}", sets)
         return
     cfg = resolved_config(CurateConfig, ctx, config, values)
     with RichReporter() as reporter:
         result = curate(cfg, reporter)
+    if json_output:
+        print_json(result)
+        return
     print_sets(f"Sets stored in {result.target}", result.sets)
     for path in result.exports:
         console.print(f"Exported {path}", highlight=False)

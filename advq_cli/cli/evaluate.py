@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from ..evaluation import EvaluateConfig, EvaluationResult, evaluate
 from ..evaluation.config import DEFAULT_ATTACKS
-from .common import RichReporter, console, handle_errors, resolved_config
+from .common import JsonOutput, RichReporter, console, handle_errors, print_json, resolved_config
 from .options import CONFIG_FILE
 
 
@@ -52,6 +53,7 @@ def evaluate_command(
     seed: Seed = 0,
     surrogate: Surrogate = None,
     data_dir: DataDir = None,
+    json_output: JsonOutput = False,
 ) -> None:
     """Robust accuracy of a checkpoint under an attack suite, per example, with the overestimation gap."""
     values = dict(
@@ -62,6 +64,9 @@ def evaluate_command(
     cfg = resolved_config(EvaluateConfig, ctx, config, values)
     with RichReporter() as reporter:
         result = evaluate(cfg, reporter)
+    if json_output:
+        print_json(result_document(result, cfg.per_class))
+        return
     print_summary(result)
     if cfg.per_class:
         print_per_class(result)
@@ -75,16 +80,46 @@ def _rows(result: EvaluationResult) -> list[tuple[str, np.ndarray]]:
     return [("clean", result.clean), *result.attacks.items(), ("worst case", result.worst_case)]
 
 
+@dataclass(frozen=True)
+class SummaryRow:
+    attack: str
+    accuracy: float
+    seconds: float
+    """NaN where not timed (clean, worst case)."""
+    stored: bool
+    """Kept from the file by --resume rather than run now."""
+
+
+def summary_rows(result: EvaluationResult) -> list[SummaryRow]:
+    """The summary table's rows: clean, each attack, the worst case."""
+    return [
+        SummaryRow(name, float(correct.mean()), result.seconds.get(name, math.nan), name in result.resumed)
+        for name, correct in _rows(result)
+    ]
+
+
+def result_document(result: EvaluationResult, per_class: bool) -> dict[str, object]:
+    """`--json`: the tables and the gap as one document (per-class accuracies keyed by class name)."""
+    document: dict[str, object] = {
+        "dataset": result.dataset, "eps": result.eps, "n_examples": result.n_examples,
+        "attacks": summary_rows(result), "overestimation_gap": result.overestimation_gap, "out": result.out,
+    }
+    if per_class:
+        document["per_class"] = {
+            name: dict(zip(result.classes, result.per_class(correct))) for name, correct in _rows(result)
+        }
+    return document
+
+
 def print_summary(result: EvaluationResult) -> None:
     table = Table(title=f"{result.dataset}, ε = {result.eps:.6g}, {result.n_examples} test examples")
     for column in ("attack", "accuracy", "seconds"):
         table.add_column(column, justify="left" if column == "attack" else "right")
-    for name, correct in _rows(result):
-        seconds = result.seconds.get(name, math.nan)
-        note = " (stored)" if name in result.resumed else ""
-        style = "bold" if name == "worst case" else None
-        shown = "" if math.isnan(seconds) else f"{seconds:.1f}"
-        table.add_row(name + note, f"{correct.mean():.4f}", shown, style=style)
+    for row in summary_rows(result):
+        note = " (stored)" if row.stored else ""
+        style = "bold" if row.attack == "worst case" else None
+        shown = "" if math.isnan(row.seconds) else f"{row.seconds:.1f}"
+        table.add_row(row.attack + note, f"{row.accuracy:.4f}", shown, style=style)
     console.print(table)
 
 

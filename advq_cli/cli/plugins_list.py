@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from ..events import listeners
 from ..plugins import KINDS, registry
-from .common import console, handle_errors
+from .common import JsonOutput, console, handle_errors, print_json
 
 
 @handle_errors
-def plugins_command() -> None:
-    """List every installed plugin and what it registers."""
+def plugins_command(json_output: JsonOutput = False) -> None:
+    """List every installed plugin and what it registers (and which plugins listen to training epochs)."""
+    rows = [
+        {"kind": singular, "name": entry.name, "plugin": entry.plugin, "description": entry.description}
+        for kind, singular in KINDS.items()
+        for entry in registry(kind).entries()
+    ]
+    rows += [
+        {"kind": "hook", "name": "advq_on_epoch_end", "plugin": plugin, "description": description}
+        for plugin, description in listeners()
+    ]
+    if json_output:
+        print_json(rows)
+        return
     table = Table(title="advq plugins")
     for column in ("kind", "name", "plugin", "description"):
         table.add_column(column, overflow="fold")
-    for kind, singular in KINDS.items():
-        for entry in registry(kind).entries():
-            table.add_row(singular, entry.name, entry.plugin, entry.description)
+    for row in rows:
+        table.add_row(*row.values())
     console.print(table)
