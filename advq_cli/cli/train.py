@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from ..training import TrainConfig, train
-from .common import RichReporter, handle_errors, resolved_config
+from ..training.distributed import World
+from .common import JsonOutput, RichReporter, handle_errors, print_json, resolved_config
 from .options import CONFIG_FILE, with_training_options
 from .report import print_training_result
 
@@ -19,10 +20,16 @@ def train_command(
     ctx: typer.Context,
     config: CONFIG_FILE = None,
     out: Annotated[Path, typer.Option("--out", help="Run folder for config.yaml, best.pt, last.pt, history.csv.")] = Path("runs/train"),
+    json_output: JsonOutput = False,
     **options: Any,
 ) -> None:
     """Adversarially train a model, with early stopping on robust test accuracy."""
     cfg = resolved_config(TrainConfig, ctx, config, {"out": out, **options})
     with RichReporter() as reporter:
         result = train(cfg, reporter)
-    print_training_result(result)
+    if not World.from_environment().is_main:
+        return  # under torchrun, rank 0 alone prints the result
+    if json_output:
+        print_json(result)
+    else:
+        print_training_result(result)

@@ -25,14 +25,15 @@ from ..attacks.pgd import PGD
 from ..checkpoint import dataset_spec, model_spec, read_checkpoint, save_checkpoint
 from ..config import to_plain, to_yaml
 from ..datasets import DatasetBundle, get_dataset
-from ..devices import resolve_device
 from ..errors import AdvqError
+from ..events import epoch_end
 from ..methods import build_method
 from ..models import build_model
 from ..progress import NullReporter, Reporter
 from ..subsets import load_subset
 from .augment import crop_and_flip
 from .config import RESUMABLE_DIFFERENCES, TrainConfig
+from .distributed import World, process_group
 from .evaluation import correctness
 from .performance import fast_forward
 
@@ -73,11 +74,16 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 class TrainingRun:
-    """One model being trained: data on the device, model, method, optimiser, schedule."""
+    """One model being trained: data on the device, model, method, optimiser, schedule.
 
-    def __init__(self, config: TrainConfig, bundle: DatasetBundle | None = None) -> None:
+    ``world`` says which process of a torchrun job this is (alone by default); every
+    process holds the whole training set and trains on its shard of each batch.
+    """
+
+    def __init__(self, config: TrainConfig, bundle: DatasetBundle | None = None, world: World | None = None) -> None:
         self.config = config
-        self.device = resolve_device(config.device)
+        self.world = world or World()
+        self.device = self.world.device(config.device)
         self.bundle = bundle or get_dataset(config.dataset, config.data_dir, config.download)
         b = self.bundle
         if config.subset:
@@ -102,6 +108,8 @@ class TrainingRun:
             self.model, self.device, amp=config.amp, channels_last=config.channels_last, compiled=config.compile
         )
         """What the loop calls: ``self.model`` run as configured (same parameters; ``self.model`` is saved)."""
+        self.step_net = self.world.wrap(self.net, self.device)
+        """What the training step calls: ``self.net``, in DDP when several processes train it."""
         self.method = build_method(config.method, config.threat, **config.method_kwargs())
         self.optimizer = torch.optim.SGD(
             self.model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
@@ -127,7 +135,7 @@ class TrainingRun:
         epoch = self.epochs_done + 1
         started = time.perf_counter()
         seed = epoch_seed(cfg.seed, epoch)
-        torch.manual_seed(seed)
+        torch.manual_seed(self.world.seed(seed))
         order = torch.randperm(len(self.labels), generator=torch.Generator().manual_seed(seed)).to(self.device)
         lr = self.optimizer.param_groups[0]["lr"]
         totals = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss, clean correct, robust correct
@@ -135,29 +143,31 @@ class TrainingRun:
         self.net.train()
         reporter.start("batches", f"epoch {epoch}/{cfg.epochs}", self.n_batches)
         for start in range(0, len(order), cfg.batch_size):
-            rows = order[start : start + cfg.batch_size]
+            shard = self.world.shard(order[start : start + cfg.batch_size])
+            rows = shard.rows
             x = self.images[rows].float().div_(255)
             if self.bundle.augment:
                 x = crop_and_flip(x)
             y = self.labels[rows]
-            out = self.method(self.net, x, y)
-            loss = out.losses.mean()
+            out = self.method(self.step_net, x, y)
+            loss = out.losses.mean() * shard.weight
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            clean_logits = out.clean_logits if out.clean_logits is not None else self._clean_logits(x)
-            totals += torch.stack([
-                out.losses.detach().sum().double(),
-                (clean_logits.argmax(1) == y).sum().double(),
-                (out.adv_logits.argmax(1) == y).sum().double(),
-            ])
-            if observer is not None:
-                logits = self._separate_attack_logits(x, y) if track_separately else out.adv_logits
-                observer.observe(self.global_index[rows], logits.detach(), y)
+            if shard.weight:  # 0: a stand-in row of a process that got none of this batch
+                clean_logits = out.clean_logits if out.clean_logits is not None else self._clean_logits(x)
+                totals += torch.stack([
+                    out.losses.detach().sum().double(),
+                    (clean_logits.argmax(1) == y).sum().double(),
+                    (out.adv_logits.argmax(1) == y).sum().double(),
+                ])
+                if observer is not None:
+                    logits = self._separate_attack_logits(x, y) if track_separately else out.adv_logits
+                    observer.observe(self.global_index[rows], logits.detach(), y)
             reporter.advance("batches")
         reporter.finish("batches")
         self.scheduler.step()
-        loss_sum, clean_sum, robust_sum = totals.tolist()
+        loss_sum, clean_sum, robust_sum = self.world.sum(totals).tolist()
         n = len(self.labels)
         test_clean, test_robust = self._evaluate(reporter)
         stats = EpochStats(epoch, lr, loss_sum / n, clean_sum / n, robust_sum / n, test_clean, test_robust,
@@ -180,17 +190,23 @@ class TrainingRun:
         return self._clean_logits(x_adv)
 
     def _evaluate(self, reporter: Reporter) -> tuple[float, float]:
-        if len(self.eval_labels) == 0:
+        """Clean and PGD accuracy on the evaluation examples, each process taking its part of them."""
+        n = len(self.eval_labels)
+        if n == 0:
             return math.nan, math.nan
+        self.world.share_buffers(self.model)
+        part = self.world.part(n)
+        images, labels = self.eval_images[part], self.eval_labels[part]
         batch = 2 * self.config.batch_size
-        clean = correctness(self.net, self.eval_images, self.eval_labels, batch_size=batch)
-        reporter.start("eval", "robust test accuracy", len(self.eval_labels))
+        clean = correctness(self.net, images, labels, batch_size=batch)
+        reporter.start("eval", "robust test accuracy", len(labels))
         robust = correctness(
-            self.net, self.eval_images, self.eval_labels, self._tracking_attack, batch,
-            on_batch=lambda k: reporter.advance("eval", k),
+            self.net, images, labels, self._tracking_attack, batch, on_batch=lambda k: reporter.advance("eval", k)
         )
         reporter.finish("eval")
-        return clean.float().mean().item(), robust.float().mean().item()
+        counts = self.world.sum(torch.stack([clean.float().sum(), robust.float().sum()]))
+        clean_acc, robust_acc = (counts / n).tolist()
+        return clean_acc, robust_acc
 
     def _update_best(self, stats: EpochStats) -> None:
         """Early stopping on robust test accuracy (Rice et al. 2020); without evaluation, the last epoch."""
@@ -248,7 +264,9 @@ class TrainingRun:
         self.best_epoch, self.best_robust_acc, self.best_clean_acc = best["epoch"], best["robust_acc"], best["clean_acc"]
         self.best_state = state["best_state_dict"]
         best_path = run_dir / "best.pt"
-        if self.best_epoch and (not best_path.is_file() or read_checkpoint(best_path).get("epoch") != self.best_epoch):
+        if not (self.world.is_main and self.best_epoch):
+            return  # only rank 0 writes, and there is no best epoch yet
+        if not best_path.is_file() or read_checkpoint(best_path).get("epoch") != self.best_epoch:
             save_checkpoint(best_path, self._best_payload())
 
 
@@ -282,22 +300,33 @@ def prepare_run_dir(config: TrainConfig) -> tuple[Path, bool]:
 
 
 def train(config: TrainConfig, reporter: Reporter | None = None, observer: BatchObserver | None = None) -> TrainResult:
-    """Train as configured, writing config.yaml, best.pt, last.pt and history.csv to ``config.out``."""
-    reporter = reporter or NullReporter()
+    """Train as configured, writing config.yaml, best.pt, last.pt and history.csv to ``config.out``.
+
+    Under torchrun every process trains its shard of each batch (``distributed``); rank 0
+    alone writes files, reports progress and tells the plugins, and every process returns
+    the same result once the files are written.
+    """
+    world = World.from_environment()
+    reporter = (reporter or NullReporter()) if world.is_main else NullReporter()
     out, resuming = prepare_run_dir(config)
-    run = TrainingRun(config)
-    if resuming:
-        run.restore(out)
-        reporter.info(f"Resuming {out} after epoch {run.epochs_done}.")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", to_yaml(config))
-    reporter.start("epochs", "training", config.epochs)
-    reporter.advance("epochs", run.epochs_done)
-    while run.epochs_done < config.epochs:
-        stats = run.run_epoch(observer, reporter)
-        run.save(out)
-        atomic_write_text(out / "history.csv", history_csv(run.history))
-        reporter.advance("epochs", 1, robust=stats.train_robust_acc, test_robust=stats.test_robust_acc)
-    reporter.finish("epochs")
-    atomic_write_text(out / "history.csv", history_csv(run.history))
+    with process_group(world, world.device(config.device)):
+        run = TrainingRun(config, world=world)
+        if resuming:
+            run.restore(out)
+            reporter.info(f"Resuming {out} after epoch {run.epochs_done}.")
+        reporter.start("epochs", "training", config.epochs)
+        reporter.advance("epochs", run.epochs_done)
+        while run.epochs_done < config.epochs:
+            stats = run.run_epoch(observer, reporter)
+            if world.is_main:
+                out.mkdir(parents=True, exist_ok=True)
+                run.save(out)
+                # with the epoch's checkpoint, so an --overwrite killed in its first epoch leaves the old run whole
+                atomic_write_text(out / "config.yaml", to_yaml(config))
+                epoch_end("train", run, out)  # the built-in CSV logger writes history.csv
+            reporter.advance("epochs", 1, robust=stats.train_robust_acc, test_robust=stats.test_robust_acc)
+        reporter.finish("epochs")
+        if world.is_main:
+            atomic_write_text(out / "history.csv", history_csv(run.history))
+        world.barrier()
     return TrainResult(out, run.best_epoch, run.best_robust_acc, run.best_clean_acc, run.history)
