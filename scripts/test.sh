@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test,ray]'
 .venv/bin/pip install -q --no-deps -e plugins/advq-example-plugin
 exec .venv/bin/python -m pytest "$@"

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
 
 from ..profiling import ProfileConfig, ProfileResult, profile
 from ..profiling.store import PROBLEM_RANK
-from .common import RichReporter, console, handle_errors, resolved_config
+from .common import JsonOutput, RichReporter, console, handle_errors, print_json, resolved_config
 from .options import CONFIG_FILE, TRAINING, with_training_options
 
 MEASURES = "Profile"
+EXECUTION = "Running the repeats"
 
 
 @with_training_options
@@ -39,15 +40,44 @@ def profile_command(
             "examples never flipped), in 1/255 steps.", rich_help_panel=MEASURES,
         ),
     ] = "32/255",
+    executor: Annotated[
+        Optional[str],
+        typer.Option(
+            "--executor", help="sequential (one run after another), parallel (K worker processes on this "
+            "machine) or ray (a Ray task per run; pip install 'advq\\[ray]'). Default: parallel with --parallel K>1, "
+            "else sequential.", rich_help_panel=EXECUTION,
+        ),
+    ] = None,
+    parallel: Annotated[
+        Optional[int],
+        typer.Option(
+            "--parallel", help="Runs at once, K (implies --executor parallel; default 2 there, unlimited with ray).",
+            rich_help_panel=EXECUTION,
+        ),
+    ] = None,
+    ray_address: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray-address", help="The Ray cluster to use (e.g. auto, HOST:6379); default: a local one.",
+            rich_help_panel=EXECUTION,
+        ),
+    ] = None,
+    json_output: JsonOutput = False,
     **options: Any,
 ) -> None:
     """Adversarially train R runs, record every example under the training attack each epoch,
     and write the quality measures and the averaged problem rank to one HDF5 file."""
-    values = {"out": out, "repeats": repeats, "min_perturbation_max": min_perturbation_max, **options}
+    values = {
+        "out": out, "repeats": repeats, "min_perturbation_max": min_perturbation_max, "executor": executor,
+        "parallel": parallel, "ray_address": ray_address, **options,
+    }
     cfg = resolved_config(ProfileConfig, ctx, config, values)
     with RichReporter() as reporter:
         result = profile(cfg, reporter)
-    print_profile_result(result)
+    if json_output:
+        print_json(result)
+    else:
+        print_profile_result(result)
 
 
 def _number(value: float, digits: int = 4) -> str:

@@ -15,9 +15,16 @@ from ..training.config import RESUMABLE_DIFFERENCES, TrainConfig
 PIXEL = 1 / 255
 """One grey level: the step of the minimum-perturbation search."""
 
+SEQUENTIAL, PARALLEL, RAY = "sequential", "parallel", "ray"
+EXECUTORS = (SEQUENTIAL, PARALLEL, RAY)
+"""Where runs execute (``executors``); the choice never changes a result."""
+DEFAULT_PARALLEL = 2
+"""Runs at once with ``--executor parallel`` and no ``--parallel K``."""
+
 # Options that may differ between an interrupted profile and its resumption. ``repeats``
-# may grow: a larger --repeats with --resume adds runs to the file.
-PROFILE_RESUMABLE_DIFFERENCES = RESUMABLE_DIFFERENCES | {"repeats"}
+# may grow: a larger --repeats with --resume adds runs to the file. How runs are executed
+# changes nothing in them.
+PROFILE_RESUMABLE_DIFFERENCES = RESUMABLE_DIFFERENCES | {"repeats", "executor", "parallel", "ray_address"}
 
 
 @dataclass
@@ -26,11 +33,17 @@ class ProfileConfig(TrainConfig):
 
     Run k (k = 0..repeats-1) trains with seed ``seed + k``. ``out`` is the profile's HDF5
     file; the runs' checkpoints go to the folder ``<out>.runs`` beside it.
+
+    ``executor`` (sequential, parallel or ray) says where runs execute; unset, it is
+    parallel when ``parallel`` (runs at once) is above 1, else sequential.
     """
 
     out: Path = Path("runs/profile.h5")
     repeats: int = 10
     min_perturbation_max: float = field(default=32 / 255, metadata={"parse": parse_eps})
+    executor: str | None = None
+    parallel: int | None = None
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -38,6 +51,20 @@ class ProfileConfig(TrainConfig):
             raise ValueError(f"--repeats must be at least 1, got {self.repeats}.")
         if not self.min_perturbation_max > 0:
             raise ValueError("--min-perturbation-max must be positive (e.g. 32/255).")
+        self._check_executor()
+
+    def _check_executor(self) -> None:
+        if self.parallel is not None and self.parallel < 1:
+            raise ValueError(f"--parallel must be at least 1, got {self.parallel}.")
+        at_once = self.parallel or 1
+        if self.executor is None:
+            self.executor = PARALLEL if at_once > 1 else SEQUENTIAL
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"Unknown --executor '{self.executor}': use {', '.join(EXECUTORS)}.")
+        if self.executor == SEQUENTIAL and at_once > 1:
+            raise ValueError(f"--parallel {at_once} runs several runs at once: use it with --executor parallel or ray.")
+        if self.ray_address and self.executor != RAY:
+            raise ValueError("--ray-address needs --executor ray.")
 
     @property
     def min_perturbation_steps(self) -> int:

@@ -7,6 +7,12 @@ checkpoint is never ahead of the file: a resume restores ``last.pt`` and re-runs
 epoch the file holds beyond it (overwriting that row with the identical result, since
 each epoch re-seeds from (seed, epoch)). A run becomes ``complete`` in the same atomic
 update that stores its measures and recomputes ``/quality``.
+
+Runs executed outside this process (``--parallel K``, ``--executor ray``; see
+``executors``) keep the same order of writes in their own run file
+``<out>.runs/<run_id>/record.h5``; once one is complete, the driver copies it into the
+profile and recomputes ``/quality`` in one atomic update, then removes the run file. A
+resume continues each run from whichever of the two files holds more of it.
 """
 
 from __future__ import annotations
@@ -18,21 +24,28 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import torch
 
 from ..checkpoint import load_model
 from ..config import to_plain
 from ..datasets import DatasetBundle, get_dataset
+from ..devices import resolve_device
 from ..errors import AdvqError
+from ..events import epoch_end
 from ..h5store import updating
+from ..methods import build_method
+from ..models import build_model
 from ..progress import NullReporter, Reporter
+from ..subsets import load_subset
 from ..training.loop import TrainingRun, check_same_config
 from .config import PROFILE_RESUMABLE_DIFFERENCES, ProfileConfig
+from .executors import RunJob, make_executor
 from .measures import RunRecord, compute_measures
 from .ranks import normalised_rank
 from .recorder import EpochRecorder
 from .store import (
-    PROBLEM_RANK, ProfileState, RunState, checkpoints_dir, create_profile, finish_run, read_record, read_state,
-    run_id_for, run_state, set_config, start_run, update_quality, write_epoch,
+    PROBLEM_RANK, ProfileState, RunState, checkpoints_dir, copy_run, create_profile, finish_run, read_record,
+    read_state, run_file_for, run_id_for, run_state, set_config, start_run, update_quality, write_epoch,
 )
 
 
@@ -53,13 +66,16 @@ def profile(config: ProfileConfig, reporter: Reporter | None = None, bundle: Dat
     example under the training attack each epoch, and write the profile to ``config.out``.
 
     With ``config.resume`` an existing file is continued (or extended to more repeats);
-    its stored configuration must match except for repeats, device, out and data location.
+    its stored configuration must match except for repeats, device, out, data location and
+    how runs are executed (``config.executor``: sequential, parallel processes or Ray).
     """
     reporter = reporter or NullReporter()
     out = Path(config.out)
     _check_out(out, config)
+    executor = make_executor(config)
     bundle = bundle or get_dataset(config.dataset, config.data_dir, config.download)
     existing = _prepare(out, config, bundle, reporter)
+    _check_inputs(config, bundle, executor.in_process)
     if existing is None:
         create_profile(out, bundle, config)
         if config.overwrite and checkpoints_dir(out).is_dir():
@@ -74,14 +90,79 @@ def profile(config: ProfileConfig, reporter: Reporter | None = None, bundle: Dat
         reporter.info(f"Resuming {out}: {len(done)} of {len(seeds)} runs complete.")
     reporter.start("runs", f"profiling {len(seeds)} runs", len(seeds))
     reporter.advance("runs", len(done))
+    jobs = []
     for k, seed in enumerate(seeds):
         if seed in done:
             continue
-        previous = existing.runs.get(run_id_for(seed)) if existing is not None else None
-        _profile_run(config, bundle, out, k, seed, previous, reporter)
+        job = _plan(config, bundle, out, k, seed, existing, executor.in_process)
+        if job is None:
+            reporter.info(f"Run {k + 1}/{config.repeats} (seed {seed}) finished; merged into {out}.")
+            reporter.advance("runs", 1)
+        else:
+            jobs.append(job)
+
+    def finished(job: RunJob) -> None:
+        if job.record != out:
+            _merge(job.record, out, run_id_for(job.seed))
+            reporter.info(f"Run {job.k + 1}/{config.repeats} (seed {job.seed}) finished; merged into {out}.")
         reporter.advance("runs", 1)
+
+    work = (lambda job: _profile_run(job, bundle, reporter)) if executor.in_process else run_detached
+    executor.run(jobs, work, finished)
     reporter.finish("runs")
     return read_result(out)
+
+
+def _plan(
+    config: ProfileConfig, bundle: DatasetBundle, out: Path, k: int, seed: int, existing: ProfileState | None,
+    in_process: bool,
+) -> RunJob | None:
+    """The job that finishes run k, writing into the profile (in process) or its run file.
+
+    When resuming, the further advanced of the two records of the run is first copied to
+    where the job writes (a profile begun sequentially may be resumed in parallel, and back).
+    A run file already complete is merged here, and there is no job (None).
+    """
+    run_id = run_id_for(seed)
+    run_file = run_file_for(out, seed)
+    in_profile = existing.runs.get(run_id) if existing is not None else None
+    in_run_file = None
+    if existing is not None and run_file.is_file():
+        in_run_file = read_state(run_file, bundle.fingerprint).runs.get(run_id)
+    if in_run_file is not None and in_run_file.complete:
+        _merge(run_file, out, run_id)
+        return None
+    record, previous, source, other = (
+        (out, in_profile, run_file, in_run_file) if in_process else (run_file, in_run_file, out, in_profile)
+    )
+    if other is not None and other.epochs_done > (previous.epochs_done if previous is not None else 0):
+        copy_run(source, record, run_id, quality=False)
+        previous = other
+    if in_process:
+        run_file.unlink(missing_ok=True)
+    return RunJob(config, out, record, k, seed, previous, torch.get_num_threads(), bundle.fingerprint)
+
+
+def _merge(run_file: Path, out: Path, run_id: str) -> None:
+    """A complete run file into the profile with ``/quality`` recomputed (one atomic update), then gone."""
+    copy_run(run_file, out, run_id, quality=True)
+    run_file.unlink()
+
+
+def run_detached(job: RunJob) -> None:
+    """One run in a worker process or a Ray task: everything goes to its own run file.
+
+    It uses the driver's CPU thread count, so its arithmetic is the sequential run's.
+    """
+    torch.set_num_threads(job.threads)
+    config = job.config
+    bundle = get_dataset(config.dataset, config.data_dir, download=False)
+    if bundle.fingerprint != job.fingerprint:
+        raise AdvqError(
+            f"Dataset {config.dataset} where run seed-{job.seed} executes differs from the driver's "
+            f"(fingerprint {bundle.fingerprint}, not {job.fingerprint})."
+        )
+    _profile_run(job, bundle, NullReporter())
 
 
 def _is_complete(state: ProfileState, seed: int) -> bool:
@@ -95,6 +176,19 @@ def _check_out(out: Path, config: ProfileConfig) -> None:
         raise AdvqError(f"--out {out} is a folder: give the path of the profile's .h5 file.")
     if out.exists() and not (config.resume or config.overwrite):
         raise AdvqError(f"{out} already exists: pass --resume to continue it or --overwrite to replace it.")
+
+
+def _check_inputs(config: ProfileConfig, bundle: DatasetBundle, in_process: bool) -> None:
+    """Refuse a bad model, method, subset or device before anything is written, so the file
+    (or the one --overwrite would replace) is untouched. The model is built on the CPU and
+    the device checked only where this process trains: a Ray driver may have no GPU."""
+    if config.subset:
+        load_subset(config.subset, bundle.n_train, bundle.fingerprint)
+    build_model(config.model, bundle.num_classes, bundle.in_channels, bundle.image_size, bundle.mean, bundle.std,
+                **config.model_kwargs())
+    build_method(config.method, config.threat, **config.method_kwargs())
+    if in_process:
+        resolve_device(config.device)
 
 
 def _prepare(out: Path, config: ProfileConfig, bundle: DatasetBundle, reporter: Reporter) -> ProfileState | None:
@@ -115,10 +209,10 @@ def _prepare(out: Path, config: ProfileConfig, bundle: DatasetBundle, reporter: 
     return None  # --overwrite
 
 
-def _profile_run(
-    config: ProfileConfig, bundle: DatasetBundle, out: Path, k: int, seed: int, previous: RunState | None,
-    reporter: Reporter,
-) -> None:
+def _profile_run(job: RunJob, bundle: DatasetBundle, reporter: Reporter) -> None:
+    """Train, record and measure one run, each epoch written to ``job.record`` before ``last.pt``."""
+    config, out, record, k, seed, previous = job.config, job.out, job.record, job.k, job.seed, job.previous
+    own_file = record != out
     run_id = run_id_for(seed)
     run_dir = checkpoints_dir(out) / run_id
     run = TrainingRun(config.run_config(seed, run_dir), bundle)
@@ -130,7 +224,9 @@ def _profile_run(
     else:
         if run_dir.exists():
             shutil.rmtree(run_dir)
-        with updating(out) as handle:
+        if own_file:
+            create_profile(record, bundle, config)
+        with updating(record) as handle:
             start_run(handle, run_id, run.config, n, len(run.train_indices), _relative(run_dir, out))
 
     recorder = EpochRecorder(n, run.device)
@@ -140,13 +236,14 @@ def _profile_run(
         recorder.reset()
         stats = run.run_epoch(recorder, reporter)
         correct, true_prob = recorder.to_host()
-        with updating(out) as handle:
+        with updating(record) as handle:
             write_epoch(
                 handle, run_id, stats.epoch, correct, true_prob,
                 best_epoch=run.best_epoch, best_robust_acc=run.best_robust_acc, best_clean_acc=run.best_clean_acc,
                 train_robust_acc=stats.train_robust_acc,
             )
         run.save(run_dir)
+        epoch_end("profile", run, out)
         reporter.advance(
             "epochs", 1, epoch=f"{stats.epoch}/{epochs}", robust_acc=stats.train_robust_acc,
             s_per_epoch=f"{stats.seconds:.1f}",
@@ -154,12 +251,13 @@ def _profile_run(
     reporter.finish("epochs")
 
     reporter.start("measures", f"measures, run {k + 1}/{config.repeats}", 1)
-    record = _run_record(config, bundle, out, run, run_id, run_dir)
-    measures = compute_measures(record)
-    measures[PROBLEM_RANK] = normalised_rank(np.nan_to_num(measures["instability"]), record.trained)
-    with updating(out) as handle:
+    run_record = _run_record(config, bundle, record, run, run_id, run_dir)
+    measures = compute_measures(run_record)
+    measures[PROBLEM_RANK] = normalised_rank(np.nan_to_num(measures["instability"]), run_record.trained)
+    with updating(record) as handle:
         finish_run(handle, run_id, measures)
-        update_quality(handle)
+        if not own_file:
+            update_quality(handle)
     reporter.advance("measures", 1)
     reporter.finish("measures")
 
@@ -179,9 +277,9 @@ def _restore(run: TrainingRun, run_dir: Path, previous: RunState, out: Path) -> 
 
 
 def _run_record(
-    config: ProfileConfig, bundle: DatasetBundle, out: Path, run: TrainingRun, run_id: str, run_dir: Path
+    config: ProfileConfig, bundle: DatasetBundle, record: Path, run: TrainingRun, run_id: str, run_dir: Path
 ) -> RunRecord:
-    with h5py.File(out, "r") as handle:
+    with h5py.File(record, "r") as handle:
         correct, true_prob = read_record(handle, run_id)
     trained = np.zeros(bundle.n_train, dtype=bool)
     trained[run.train_indices] = True

@@ -18,6 +18,10 @@
 copy, then atomically replace), so a kill at any moment leaves the previous complete
 file or the next. The runs' checkpoints (``best.pt``, ``last.pt``) live in the folder
 ``<out>.runs/<run_id>/`` beside the file.
+
+A run executed outside the driver's process (``executors``) writes its epochs to its own
+run file ``<out>.runs/<run_id>/record.h5``, a profile file holding that one run, until
+the driver merges it into the profile (``copy_run``) and removes it.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from ..atomic import atomic_path
 from ..config import to_yaml
 from ..datasets import DatasetBundle
 from ..errors import AdvqError
-from ..h5store import open_checked, stamp
+from ..h5store import open_checked, stamp, updating
 from ..training.config import TrainConfig
 from .ranks import average_ranks, normalised_rank
 from .recorder import NOT_TRAINED
@@ -53,6 +57,11 @@ def checkpoints_dir(out: str | Path) -> Path:
 
 def run_id_for(seed: int) -> str:
     return f"seed-{seed}"
+
+
+def run_file_for(out: str | Path, seed: int) -> Path:
+    """The run file of a run executed outside the driver: ``<out>.runs/seed-<S>/record.h5``."""
+    return checkpoints_dir(out) / run_id_for(seed) / "record.h5"
 
 
 @dataclass
@@ -187,6 +196,22 @@ def finish_run(handle: h5py.File, run_id: str, measures: dict[str, np.ndarray]) 
             del stored[name]
         stored.create_dataset(name, data=np.asarray(values, dtype=np.float32))
     group.attrs["status"] = COMPLETE
+
+
+def copy_run(source: Path, target: Path, run_id: str, *, quality: bool) -> None:
+    """Put ``/runs/<run_id>`` of ``source`` into ``target`` (replacing it there) in one atomic
+    update; with ``quality``, ``/quality`` is recomputed in the same update. A new target
+    takes the source's root attributes, so it is a profile file of its own.
+    """
+    with h5py.File(source, "r") as src, updating(target) as dst:
+        if "format" not in dst.attrs:
+            dst.attrs.update(src.attrs)
+        runs = dst.require_group("runs")
+        if run_id in runs:
+            del runs[run_id]
+        src.copy(src["runs"][run_id], runs, name=run_id)
+        if quality:
+            update_quality(dst)
 
 
 def complete_runs(handle: h5py.File) -> list[h5py.Group]:

@@ -1,0 +1,178 @@
+"""Where the runs of `advq profile` execute: one after another in this process, K at once
+in worker processes on this machine, or as tasks on a Ray cluster.
+
+An executor only decides where and when each ``RunJob`` runs; what a run does is the
+``work`` function the driver hands it. In-process runs write straight into the profile
+file; every other run writes its own run file, and the driver merges it when ``on_done``
+is called for it (in this process, one run at a time, in the order runs finish).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import queue
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import AdvqError
+from .config import DEFAULT_PARALLEL, PARALLEL, RAY, ProfileConfig
+from .store import RunState
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Everything one run needs, picklable so that it can travel to another process or node."""
+
+    config: ProfileConfig
+    out: Path
+    """The profile file (its folder anchors the checkpoints)."""
+    record: Path
+    """Where the run's epochs go: ``out`` itself in-process, else the run's own file."""
+    k: int
+    seed: int
+    previous: RunState | None
+    """The progress ``record`` already holds for this run, if any."""
+    threads: int
+    """The driver's CPU threads: the same count gives the same arithmetic as a sequential run."""
+    fingerprint: str
+
+
+Work = Callable[[RunJob], None]
+
+
+class Executor(Protocol):
+    in_process: bool
+    """Whether runs write straight into the profile file (else into their own run files)."""
+
+    def run(self, jobs: Sequence[RunJob], work: Work, on_done: Callable[[RunJob], None]) -> None: ...
+
+
+class SequentialExecutor:
+    """Today's behaviour: one run after another, here, with per-epoch progress."""
+
+    in_process = True
+
+    def run(self, jobs: Sequence[RunJob], work: Work, on_done: Callable[[RunJob], None]) -> None:
+        for job in jobs:
+            work(job)
+            on_done(job)
+
+
+class ProcessExecutor:
+    """K runs at once, each in a fresh spawned process (its own CUDA context, memory freed when it ends).
+
+    A failed run stops the others at once (their run files keep every finished epoch).
+    """
+
+    in_process = False
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def run(self, jobs: Sequence[RunJob], work: Work, on_done: Callable[[RunJob], None]) -> None:
+        if not jobs:
+            return
+        outcomes: queue.Queue[tuple[RunJob, BaseException | None]] = queue.Queue()
+        pool = multiprocessing.get_context("spawn").Pool(min(self.workers, len(jobs)), maxtasksperchild=1)
+        try:
+            for job in jobs:
+                pool.apply_async(
+                    work, (job,), callback=lambda _, job=job: outcomes.put((job, None)),
+                    error_callback=lambda error, job=job: outcomes.put((job, error)),
+                )
+            for _ in jobs:
+                job, error = outcomes.get()
+                if error is not None:
+                    raise error
+                on_done(job)
+        finally:
+            pool.terminate()
+            pool.join()
+
+
+class RayExecutor:
+    """Each run a Ray task asking for one GPU (or one CPU), on the cluster at ``address``.
+
+    Without an address, a Ray already initialised in this process is used, else a local
+    one is started (and shut down at the end). The tasks write their run files on the
+    nodes' shared file system, so every node must see ``<out>.runs/`` at the same path.
+    """
+
+    in_process = False
+
+    def __init__(self, address: str | None, max_running: int | None) -> None:
+        self.ray = import_ray()
+        self.address = address
+        self.max_running = max_running
+
+    def run(self, jobs: Sequence[RunJob], work: Work, on_done: Callable[[RunJob], None]) -> None:
+        if not jobs:
+            return
+        ray = self.ray
+        started_here = not ray.is_initialized()
+        if started_here:
+            try:
+                ray.init(address=self.address, log_to_driver=False)
+            except ConnectionError as error:
+                raise AdvqError(f"Cannot reach the Ray cluster at {self.address}: {error}".rstrip(".") + ".") from None
+        try:
+            gpus = 1 if _wants_gpu(jobs[0].config.device, ray) else 0
+            task = ray.remote(work).options(num_cpus=1, num_gpus=gpus, max_retries=0)
+            waiting = [_on_task_device(job) for job in jobs]
+            running: dict[Any, RunJob] = {}
+            while waiting or running:
+                while waiting and (self.max_running is None or len(running) < self.max_running):
+                    job = waiting.pop(0)
+                    running[task.remote(job)] = job
+                ready, _ = ray.wait(list(running), num_returns=1)
+                job = running.pop(ready[0])
+                self._result(ready[0])
+                on_done(job)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _result(self, ref: Any) -> None:
+        """The task's outcome; a user error inside it is raised here as itself (one line)."""
+        try:
+            self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as error:
+            if isinstance(error.cause, AdvqError):
+                raise error.cause from None
+            raise
+
+
+def _wants_gpu(device: str | None, ray: Any) -> bool:
+    """A named CUDA device, or no device named and GPUs in the cluster."""
+    if device:
+        return device.startswith("cuda")
+    return ray.cluster_resources().get("GPU", 0) > 0
+
+
+def _on_task_device(job: RunJob) -> RunJob:
+    """Ray hands a task its GPU as the only visible one: ``cuda:N`` becomes ``cuda`` there."""
+    device = job.config.device
+    if device and device.startswith("cuda:"):
+        return dataclasses.replace(job, config=dataclasses.replace(job.config, device="cuda"))
+    return job
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a one-line error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise AdvqError("--executor ray needs Ray, which is not installed: pip install 'advq[ray]'.") from None
+    return ray
+
+
+def make_executor(config: ProfileConfig) -> Executor:
+    """The executor ``config.executor`` names (Ray is imported here, before anything is written)."""
+    if config.executor == RAY:
+        return RayExecutor(config.ray_address, config.parallel)
+    if config.executor == PARALLEL:
+        return ProcessExecutor(config.parallel or DEFAULT_PARALLEL)
+    return SequentialExecutor()
