@@ -23,7 +23,8 @@ from .errors import AdvqError
 
 C = TypeVar("C")
 
-_NUMBER = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
+# Exponents of at most three digits: `Fraction("1e-999999999")` would build a billion-digit integer.
+_NUMBER = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?\s*$")
 
 
 def parse_eps(value: Any, what: str = "ε") -> float:
@@ -42,7 +43,7 @@ def parse_eps(value: Any, what: str = "ε") -> float:
                 result = float(text)
             else:
                 raise ValueError(text)
-        except (ValueError, ZeroDivisionError):
+        except (ValueError, ZeroDivisionError, OverflowError):
             raise AdvqError(
                 f"Malformed {what} '{text}': use a number such as 0.0314 or a fraction such as 8/255."
             ) from None
@@ -95,12 +96,16 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AdvqError(f"Cannot read config file {path}: {exc.strerror or exc}.") from None
+    except UnicodeDecodeError:
+        raise AdvqError(f"Config file {path} is not UTF-8 text.") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
         raise AdvqError(f"Config file {path} is not valid YAML{line}.") from None
+    except RecursionError:
+        raise AdvqError(f"Config file {path} nests too deeply to be a mapping of options.") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

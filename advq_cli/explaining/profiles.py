@@ -78,6 +78,8 @@ def quality_group(handle: h5py.File, path: Path) -> h5py.Group:
         raise AdvqError(
             f"{path} has no /quality yet: no run of this profile is complete (finish it with `advq profile --resume`)."
         )
+    if not np.isfinite(quality[PROBLEM_RANK][()]).any():
+        raise AdvqError(f"{path}:/quality/{PROBLEM_RANK} ranks no example: every value is NaN.")
     return quality
 
 
