@@ -35,3 +35,10 @@ def test_pgd_lowers_accuracy_more_with_more_steps_and_restores_the_model_mode(di
         model.train()
     assert accuracy[0] > accuracy[1] > accuracy[10]
     assert model.training
+
+
+def test_the_step_size_reads_fractions_as_config_files_give_them():
+    from advq_cli.attacks.pgd import PGD, pgd_with_steps
+
+    assert PGD(8 / 255, step_size="2/255").step_size == 2 / 255
+    assert pgd_with_steps(10)(8 / 255, step_size=0.01).step_size == 0.01

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import parse_eps
 from .base import Attack, project_linf
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -64,7 +65,8 @@ class PGD(Attack):
     """Untargeted L∞ PGD with cross-entropy.
 
     Args: eps (radius in [0, 1] pixel units), steps (default 10), step_size (default
-    eps/4, i.e. 2/255 for 8/255), random_start (uniform in the ball, default True).
+    eps/4, i.e. 2/255 for 8/255; a number or a fraction such as "2/255", as config files
+    give it), random_start (uniform in the ball, default True).
     Shapes: x (B, C, H, W) in [0, 1], y (B,) → x_adv like x.
     Example: ``PGD(eps=8/255, steps=10)(model, x, y)``.
     """
@@ -74,7 +76,7 @@ class PGD(Attack):
         if steps < 0:
             raise ValueError("steps must be non-negative")
         self.steps = int(steps)
-        self.step_size = float(step_size) if step_size is not None else self.eps / 4
+        self.step_size = parse_eps(step_size, "PGD step_size") if step_size is not None else self.eps / 4
         self.random_start = bool(random_start)
 
     def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ the numbers and the written files printed."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -13,9 +13,14 @@ from ..explaining import (
     ConsistencyConfig, CorrelationsConfig, ExamplesConfig, ExplainResult, explain_consistency, explain_correlations,
     explain_examples,
 )
+from ..explaining.competing import CompetingConfig, explain_competing
+from ..explaining.finetune import FinetuneConfig, explain_finetune
+from ..explaining.sweep import explain_sweep
 from ..explaining.report import number
+from .common import RichReporter
 from .common import console, handle_errors, resolved_config
 from .options import CONFIG_FILE
+from .sweep_options import resolved_sweep_config, sweep_options
 
 explain_app = typer.Typer(
     help="Figures (PNG), report.md and summary.json from stored profiles: why data quality matters.",
@@ -29,6 +34,11 @@ OutDir = Annotated[
 ]
 MaxPoints = Annotated[int, typer.Option("--max-points", help="Most examples drawn in a scatter plot (a seeded sample).")]
 SampleSeed = Annotated[int, typer.Option("--seed", help="Seed of the scatter plots' sample.")]
+Device = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:N (default: cuda when available).")]
+NExamples = Annotated[Optional[int], typer.Option("--n-examples", help="Evaluate on the first N test examples (default: all).")]
+DataDir = Annotated[
+    Optional[str], typer.Option("--data-dir", help="Where the dataset's files are (default: as profiled).")
+]
 
 
 @explain_app.command("correlations")
@@ -114,12 +124,8 @@ def examples_command(
         Optional[str], typer.Option("--classes", help="Comma list of class names or labels (default: all, at most 20).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the attack's random start.")] = 0,
-    device: Annotated[
-        Optional[str], typer.Option("--device", help="cpu, cuda, cuda:N (default: cuda when available).")
-    ] = None,
-    data_dir: Annotated[
-        Optional[str], typer.Option("--data-dir", help="Where the dataset's files are (default: as profiled).")
-    ] = None,
+    device: Device = None,
+    data_dir: DataDir = None,
 ) -> None:
     """The lowest- and highest-quality training examples per class beside their PGD counterparts (Fig. 3a)."""
     values = dict(
@@ -143,6 +149,200 @@ def examples_command(
             f"{side.replace('_', ' ')}: clean accuracy {number(acc['clean'])}, adversarial {number(acc['adversarial'])}",
             highlight=False,
         )
+    print_files(result)
+
+
+
+
+@explain_app.command("finetune")
+@handle_errors
+def finetune_command(
+    ctx: typer.Context,
+    checkpoint: Annotated[
+        Path, typer.Argument(metavar="CHECKPOINT.pt", help="best.pt of a standard or an adversarially trained run.")
+    ],
+    config: CONFIG_FILE = None,
+    pairs: Annotated[
+        Optional[str],
+        typer.Option("--pairs", help="Comma list of TARGET:OTHER class pairs (names or labels), e.g. airplane:truck."),
+    ] = None,
+    profile: Annotated[
+        Optional[Path], typer.Option("--profile", help="Profile whose problem rank defines the high-quality subset.")
+    ] = None,
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out-dir", help="Folder for the sub-runs, figures, report.md, summary.json.")
+    ] = None,
+    remove_lowest: Annotated[
+        str, typer.Option("--remove-lowest", help="High-quality subset: the profile's ranked examples without this lowest fraction.")
+    ] = "0.2",
+    epochs: Annotated[int, typer.Option("--epochs", help="Fine-tuning epochs (the paper: 30).")] = 30,
+    lr: Annotated[float, typer.Option("--lr", help="Fine-tuning SGD learning rate (constant).")] = 0.01,
+    batch_size: Annotated[
+        Optional[int], typer.Option("--batch-size", help="Examples per step (default: the checkpoint's).")
+    ] = None,
+    eps: Annotated[
+        Optional[str],
+        typer.Option("--eps", help="L∞ radius of the targeted attack and the evaluation (default: the checkpoint's)."),
+    ] = None,
+    steps: Annotated[
+        Optional[int], typer.Option("--steps", help="Targeted PGD iterations (default: the checkpoint's).")
+    ] = None,
+    step_size: Annotated[
+        Optional[str], typer.Option("--step-size", help="Targeted PGD step size (default: the checkpoint's).")
+    ] = None,
+    attack: Annotated[str, typer.Option("--attack", help="Attack plugin of the robust test accuracy.")] = "pgd-10",
+    n_examples: NExamples = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fine-tuning and the evaluation.")] = 0,
+    device: Device = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Targeted class-pair adversarial fine-tuning on all data versus the high-quality subset (appendix G.1/G.2)."""
+    values = dict(
+        checkpoint=checkpoint, pairs=pairs, profile=profile, out_dir=out_dir, remove_lowest=remove_lowest,
+        epochs=epochs, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size, attack=attack,
+        n_examples=n_examples, seed=seed, device=device, data_dir=data_dir,
+    )
+    cfg = resolved_config(FinetuneConfig, ctx, config, values)
+    with RichReporter() as reporter:
+        result = explain_finetune(cfg, reporter)
+    summary = result.summary
+    table = Table(title=f"Target class accuracy: before → after fine-tuning (robust: {summary['evaluation']['attack']})")
+    for column in ("pair", "data", "clean", "robust"):
+        table.add_column(column, justify="left" if column in ("pair", "data") else "right")
+    for entry in summary["pairs"]:
+        target = entry["target"]
+        for condition, measured in entry["conditions"].items():
+            table.add_row(entry["pair"], condition.replace("_", "-"), *(
+                f"{number(summary['before'][kind]['per_class'][target])} → {number(measured[kind]['per_class'][target])}"
+                for kind in ("clean", "robust")
+            ))
+    console.print(table)
+    print_files(result)
+
+
+@explain_app.command("competing")
+@handle_errors
+def competing_command(
+    ctx: typer.Context,
+    profile: Profile,
+    config: CONFIG_FILE = None,
+    classes: Annotated[
+        Optional[str],
+        typer.Option("--classes", help="One or two classes (names or labels) whose examples are added, e.g. airplane,ship."),
+    ] = None,
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out-dir", help="Folder for the sub-runs, figures, report.md, summary.json.")
+    ] = None,
+    core_fraction: Annotated[
+        str,
+        typer.Option("--core-fraction", help="Size of the class-balanced high-quality core, as a fraction of the ranked examples."),
+    ] = "0.2",
+    added_fraction: Annotated[
+        str, typer.Option("--added-fraction", help="Examples added per chosen class, as a fraction of that class.")
+    ] = "0.1",
+    controls: Annotated[
+        bool,
+        typer.Option("--controls/--no-controls", help="Also add the chosen classes' best examples outside the core (separate runs)."),
+    ] = True,
+    attacks: Annotated[
+        str, typer.Option("--attacks", help="Two attacks A,B: the gap is A's robust accuracy minus B's.")
+    ] = "pgd-10,autoattack",
+    n_examples: NExamples = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model plugin (default: the profile's).")] = None,
+    method: Annotated[Optional[str], typer.Option("--method", help="Training method (default: the profile's).")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Training epochs (default: the profile's).")] = None,
+    milestones: Annotated[
+        Optional[str], typer.Option("--milestones", help="Learning-rate drops (default: the profile's).")
+    ] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Initial learning rate (default: the profile's).")] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option("--batch-size", help="Examples per step (default: the profile's).")
+    ] = None,
+    eps: Annotated[
+        Optional[str], typer.Option("--eps", help="Training and evaluation ε (default: the profile's).")
+    ] = None,
+    steps: Annotated[
+        Optional[int], typer.Option("--steps", help="Training PGD iterations (default: the profile's).")
+    ] = None,
+    step_size: Annotated[
+        Optional[str], typer.Option("--step-size", help="Training PGD step size (default: the profile's).")
+    ] = None,
+    eval_examples: Annotated[
+        Optional[int],
+        typer.Option("--eval-examples", help="Test examples for early stopping (default: the profile's)."),
+    ] = None,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", help="Training and attack seed (default: the profile's).")
+    ] = None,
+    device: Device = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The per-class overestimation gap after adding low-quality examples of competing classes (appendix G.3)."""
+    values = dict(
+        profile=profile, classes=classes, out_dir=out_dir, core_fraction=core_fraction, added_fraction=added_fraction,
+        controls=controls, attacks=attacks, n_examples=n_examples, model=model, method=method, epochs=epochs,
+        milestones=milestones, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size,
+        eval_examples=eval_examples, seed=seed, device=device, data_dir=data_dir,
+    )
+    cfg = resolved_config(CompetingConfig, ctx, config, values)
+    with RichReporter() as reporter:
+        result = explain_competing(cfg, reporter)
+    summary = result.summary
+    first, second = summary["attacks"]
+    table = Table(title=f"Overestimation gap ({first} − {second}) per training set")
+    for column in ("training set", "examples", "clean", first, second, "gap", "largest class gap"):
+        table.add_column(column, justify="left" if column == "training set" else "right")
+    for r in summary["conditions"]:
+        gaps = [(g, name) for g, name in zip(r["gap"]["per_class"], summary["class_names"]) if g is not None]
+        worst = max(gaps, default=None)
+        table.add_row(
+            r["label"], str(r["n_train"]), number(r["accuracy"]["clean"]["all"]), number(r["accuracy"][first]["all"]),
+            number(r["accuracy"][second]["all"]), number(r["gap"]["all"], sign=True),
+            "–" if worst is None else f"{worst[1]} {number(worst[0], sign=True)}",
+        )
+    console.print(table)
+    print_files(result)
+
+
+@explain_app.command("sweep")
+@sweep_options
+@handle_errors
+def sweep_command(
+    ctx: typer.Context,
+    profile: Profile,
+    config: CONFIG_FILE = None,
+    out_dir: OutDir = None,
+    fractions: Annotated[
+        str, typer.Option("--fractions", help="Comma list of fractions removed, each in (0, 1).")
+    ] = "0.1,0.2,0.3",
+    repeats: Annotated[
+        int, typer.Option("--repeats", help="Seeds per condition and fraction: --seed S gives S..S+R-1.")
+    ] = 3,
+    attacks: Annotated[
+        str, typer.Option("--attacks", help="Attacks on every checkpoint (the gap needs pgd-10 and autoattack).")
+    ] = "pgd-10,autoattack",
+    n_examples: NExamples = None,
+    **options: Any,
+) -> None:
+    """Lowest-quality versus random removal at several fractions: best and last robust accuracy, clean accuracy
+    and the PGD-10 − AutoAttack gap, each over seeds (Fig. 8/9). Training options default to the profile's."""
+    values = dict(
+        profile=profile, out_dir=out_dir, fractions=fractions, repeats=repeats, attacks=attacks, n_examples=n_examples,
+        **options,
+    )
+    with RichReporter() as reporter:
+        result = explain_sweep(resolved_sweep_config(ctx, config, values), reporter)
+    metrics, summary = result.summary["metrics"], result.summary
+    table = Table(title=f"Mean over {len(summary['seeds'])} seed(s): lowest quality removed / removed at random")
+    table.add_column("fraction removed")
+    for key in metrics:
+        table.add_column(key.replace("_", " "), justify="right")
+    table.add_row("0 (full set)", *(number(metrics[key]["full"]["mean"]) for key in metrics))
+    for k, fraction in enumerate(summary["fractions"]):
+        table.add_row(f"{fraction:g}", *(
+            f"{number(metrics[key]['quality']['mean'][k])} / {number(metrics[key]['random']['mean'][k])}" for key in metrics
+        ))
+    console.print(table)
     print_files(result)
 
 

@@ -1,0 +1,32 @@
+"""The options of `advq explain sweep`: its own and `advq train`'s shared training options,
+less those the sweep sets for every sub-run itself (--subset, --overwrite)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..config import load_config_file
+from ..explaining.sweep import SET_BY_SWEEP, SweepConfig, resolve_sweep_config
+from .common import typed_on_command_line
+from .options import with_training_options
+
+
+def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``with_training_options`` without the options a sub-run never takes from the user."""
+    wrapped = with_training_options(func)
+    signature = inspect.signature(wrapped)
+    kept = [p for p in signature.parameters.values() if p.name not in SET_BY_SWEEP]
+    wrapped.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
+    wrapped.__annotations__ = {p.name: p.annotation for p in kept}
+    return wrapped
+
+
+def resolved_sweep_config(ctx: typer.Context, config_file: Path | None, values: dict[str, Any]) -> SweepConfig:
+    """Defaults < the profile's training options < `--config FILE.yaml` < options typed on the command line."""
+    explicit = {name: value for name, value in values.items() if typed_on_command_line(ctx, name)}
+    return resolve_sweep_config(load_config_file(config_file), explicit)
