@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# Install advq into .venv and adversarially train a small model on the embedded digits (CPU, about a minute).
+# Install advq into .venv, then the whole loop on the embedded 8×8 digits (CPU, a few
+# minutes): profile (2 runs) → curate (20% lowest quality removed, and a random control) →
+# train on the full set and on both sets → evaluate (PGD-10, AutoAttack) → one table
+# (comparison.csv) and figures (comparison.png, correlations/).
+#
+#   bash scripts/quickstart.sh [OUT_DIR]       (default runs/quickstart)
+#
+# QUICKSTART_SKIP_INSTALL=1 reuses the installed .venv; the overrides of examples/loop.sh
+# (TRAIN_OPTIONS, PROFILE_OPTIONS, EVAL_OPTIONS, ADVQ, PYTHON) pass through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-.venv/bin/pip install -q -e .
-.venv/bin/advq train --dataset digits --model mlp --method pgd-at --eps 0.1 --steps 5 --step-size 0.03 \
-    --epochs 10 --milestones 8 --device cpu --out runs/quickstart --overwrite
+if [[ -z "${QUICKSTART_SKIP_INSTALL:-}" ]]; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q -e .
+fi
+export ADVQ=${ADVQ:-.venv/bin/advq} PYTHON=${PYTHON:-.venv/bin/python}
+exec bash examples/loop.sh examples/digits "${1:-runs/quickstart}"
