@@ -52,6 +52,11 @@ def parse_eps(value: Any, what: str = "ε") -> float:
     return result
 
 
+def parse_optional_eps(value: Any, what: str = "ε") -> float | None:
+    """``parse_eps``, with None meaning "the stored default" (the checkpoint's or the profile's ε)."""
+    return None if value is None else parse_eps(value, what)
+
+
 def parse_fraction(value: Any, what: str = "fraction") -> float:
     """A fraction strictly inside (0, 1); accepts `0.2` or `1/5`."""
     result = parse_eps(value, what)

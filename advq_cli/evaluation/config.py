@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import normalise_key, parse_eps, parse_name_list
+from ..config import normalise_key, parse_name_list, parse_optional_eps
 from ..errors import AdvqError
 from ..registry import normalise_name
 
@@ -26,10 +26,6 @@ def parse_attack_names(value: Any, what: str = "--attacks") -> list[str]:
     return names
 
 
-def _eps_or_none(value: Any, what: str) -> float | None:
-    return None if value is None else parse_eps(value, what)
-
-
 @dataclass
 class EvaluateConfig:
     """Which checkpoint, which attacks at which ε, on how many test examples, and where results go.
@@ -43,7 +39,7 @@ class EvaluateConfig:
 
     checkpoint: Path
     attacks: list[str] = field(default_factory=lambda: list(DEFAULT_ATTACKS))
-    eps: float | None = field(default=None, metadata={"parse": _eps_or_none})
+    eps: float | None = field(default=None, metadata={"parse": parse_optional_eps})
     n_examples: int | None = None
     batch_size: int = 256
     per_class: bool = False

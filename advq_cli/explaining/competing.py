@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import parse_eps, parse_fraction, parse_int_list, parse_name_list
+from ..config import parse_fraction, parse_int_list, parse_name_list, parse_optional_eps
 from ..curation.rules import keep_best, quality_order
 from ..datasets import DatasetBundle
 from ..errors import AdvqError
@@ -42,10 +42,6 @@ KIND_TEXT = {LOW: "low-quality", HIGH: "high-quality"}
 
 def _names(value: Any, what: str) -> list[str]:
     return parse_name_list(value)
-
-
-def _eps_or_none(value: Any, what: str) -> float | None:
-    return None if value is None else parse_eps(value, what)
 
 
 def _ints_or_none(value: Any, what: str) -> list[int] | None:
@@ -80,9 +76,9 @@ class CompetingConfig:
     milestones: list[int] | None = field(default=None, metadata={"parse": _ints_or_none})
     lr: float | None = None
     batch_size: int | None = None
-    eps: float | None = field(default=None, metadata={"parse": _eps_or_none})
+    eps: float | None = field(default=None, metadata={"parse": parse_optional_eps})
     steps: int | None = None
-    step_size: float | None = field(default=None, metadata={"parse": _eps_or_none})
+    step_size: float | None = field(default=None, metadata={"parse": parse_optional_eps})
     eval_examples: int | None = None
     seed: int | None = None
     device: str | None = None

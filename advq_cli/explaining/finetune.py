@@ -29,7 +29,7 @@ from torch import nn
 from ..atomic import atomic_write_text
 from ..attacks.pgd import cross_entropy_sum
 from ..checkpoint import check_fingerprint, read_checkpoint
-from ..config import parse_eps, parse_fraction, parse_name_list, to_yaml
+from ..config import parse_fraction, parse_name_list, parse_optional_eps, to_yaml
 from ..curation.rules import quality_order, remove_lowest
 from ..datasets import DatasetBundle
 from ..errors import AdvqError
@@ -65,10 +65,6 @@ def _pairs(value: Any, what: str) -> list[list[str]]:
     return pairs
 
 
-def _eps_or_none(value: Any, what: str) -> float | None:
-    return None if value is None else parse_eps(value, what)
-
-
 @dataclass
 class FinetuneConfig:
     """The checkpoint to fine-tune, the profile whose ranks define the high-quality subset
@@ -88,9 +84,9 @@ class FinetuneConfig:
     epochs: int = 30
     lr: float = 0.01
     batch_size: int | None = None
-    eps: float | None = field(default=None, metadata={"parse": _eps_or_none})
+    eps: float | None = field(default=None, metadata={"parse": parse_optional_eps})
     steps: int | None = None
-    step_size: float | None = field(default=None, metadata={"parse": _eps_or_none})
+    step_size: float | None = field(default=None, metadata={"parse": parse_optional_eps})
     attack: str = "pgd-10"
     n_examples: int | None = None
     seed: int = 0
