@@ -16,6 +16,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -214,3 +215,27 @@ def history_seconds(history: Path) -> float:
     """The summed per-epoch seconds of an advq run (its training loop, checkpoints excluded)."""
     with history.open() as handle:
         return sum(float(row["seconds"]) for row in csv.DictReader(handle))
+
+
+def parse_workload_args(description: str, advq_args_help: str) -> argparse.Namespace:
+    """The command line of a training benchmark: the shared workload and ``--advq-args``."""
+    parser = argparse.ArgumentParser(description=description)
+    add_workload_arguments(parser)
+    parser.add_argument("--advq-args", default="", help=advq_args_help)
+    return check_workload(parser, parser.parse_args())
+
+
+def time_training_sides(
+    args: argparse.Namespace, sides: Callable[[argparse.Namespace, Path, str | None], dict[str, Side]], note: str
+) -> dict[str, Timing]:
+    """Prepare the data in a scratch folder, print the machine and the workload, and time the sides."""
+    with tempfile.TemporaryDirectory(prefix="advq-bench-") as tmp:
+        work = Path(tmp)
+        data_dir = prepare_data(args, work)
+        print_machine(args.device, args.threads)
+        print(
+            f"workload: PGD-AT, {args.model} on {args.dataset} ({args.n_train} examples), {args.epochs} epochs, "
+            f"batch {args.batch_size}, ε {args.eps}, {args.steps} steps of {args.step_size}; {note}; "
+            f"median of {args.repeats} runs"
+        )
+        return median_times(sides(args, work, data_dir), args.repeats, thread_env(args.threads))

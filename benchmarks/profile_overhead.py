@@ -20,14 +20,12 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
 from common import (
-    Side, add_workload_arguments, check_workload, first_examples, history_seconds, median_times, prepare_data,
-    print_machine, thread_env, training_arguments,
+    Side, first_examples, history_seconds, parse_workload_args, time_training_sides, training_arguments,
 )
 
 
@@ -54,30 +52,14 @@ def profile_epoch_seconds(profile: Path) -> float:
 
 
 def main() -> None:
-    args = parse_args()
-    with tempfile.TemporaryDirectory(prefix="advq-bench-") as tmp:
-        work = Path(tmp)
-        data_dir = prepare_data(args, work)
-        print_machine(args.device, args.threads)
-        print(
-            f"workload: PGD-AT, {args.model} on {args.dataset} ({args.n_train} examples), {args.epochs} epochs, "
-            f"batch {args.batch_size}, ε {args.eps}, {args.steps} steps of {args.step_size}, no evaluation; "
-            f"profile: 1 run; median of {args.repeats} runs"
-        )
-        times = median_times(sides(args, work, data_dir), args.repeats, thread_env(args.threads))
+    args = parse_workload_args(__doc__.split("\n\n")[0], "extra options for both advq commands, e.g. \"--amp\"")
+    times = time_training_sides(args, sides, "no evaluation; profile: 1 run")
     for name, t in times.items():
         print(f"{name:>8}: {t.wall:7.2f} s whole process (CPU {t.cpu:.2f} s); training loop {t.loop:.2f} s; "
               f"the rest (start-up, saving{', measures' if name == 'profile' else ''}) {t.wall - t.loop:.2f} s")
     train, prof = times["train"], times["profile"]
     print(f"ratio (profile time / train time): {prof.wall / train.wall:.3f} whole process "
           f"(CPU time {prof.cpu / train.cpu:.3f}); training loop {prof.loop / train.loop:.3f}")
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_workload_arguments(parser)
-    parser.add_argument("--advq-args", default="", help="extra options for both advq commands, e.g. \"--amp\"")
-    return check_workload(parser, parser.parse_args())
 
 
 if __name__ == "__main__":

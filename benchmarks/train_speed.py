@@ -18,12 +18,10 @@ import argparse
 import re
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 from common import (
-    Side, add_workload_arguments, check_workload, first_examples, history_seconds, median_times, prepare_data,
-    print_machine, thread_env, training_arguments,
+    Side, first_examples, history_seconds, parse_workload_args, time_training_sides, training_arguments,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -51,17 +49,10 @@ def sides(args: argparse.Namespace, work: Path, data_dir: str | None) -> dict[st
 
 
 def main() -> None:
-    args = parse_args()
-    with tempfile.TemporaryDirectory(prefix="advq-bench-") as tmp:
-        work = Path(tmp)
-        data_dir = prepare_data(args, work)
-        print_machine(args.device, args.threads)
-        print(
-            f"workload: PGD-AT, {args.model} on {args.dataset} ({args.n_train} examples), {args.epochs} epochs, "
-            f"batch {args.batch_size}, ε {args.eps}, {args.steps} steps of {args.step_size}; "
-            f"advq extra options: {args.advq_args or 'none'}; median of {args.repeats} runs"
-        )
-        times = median_times(sides(args, work, data_dir), args.repeats, thread_env(args.threads))
+    args = parse_workload_args(
+        __doc__.split("\n\n")[0], "extra options for `advq train`, e.g. \"--amp --channels-last\""
+    )
+    times = time_training_sides(args, sides, f"advq extra options: {args.advq_args or 'none'}")
     examples = args.n_train * args.epochs
     for name, t in times.items():
         print(f"{name:>9}: {t.wall:7.2f} s  {examples / t.wall:8.1f} examples/s whole process "
@@ -69,13 +60,6 @@ def main() -> None:
     reference, advq = times["reference"], times["advq"]
     print(f"ratio (reference time / advq time): {reference.wall / advq.wall:.2f} whole process "
           f"(CPU time {reference.cpu / advq.cpu:.2f}); training loop {reference.loop / advq.loop:.2f}")
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_workload_arguments(parser)
-    parser.add_argument("--advq-args", default="", help="extra options for `advq train`, e.g. \"--amp --channels-last\"")
-    return check_workload(parser, parser.parse_args())
 
 
 if __name__ == "__main__":
