@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -88,7 +87,7 @@ def handle_errors(func: F) -> F:
 SAVED_UNIT = {"train": "epoch", "profile": "epoch", "evaluate": "attack"}
 
 
-def resume_hint(ctx: click.Context | None) -> str:
+def resume_hint(ctx: typer.Context | None) -> str:
     """One line after Ctrl-C: what is on disk and the exact command that continues.
 
     That command is this process's own (``sys.argv``) with ``--resume`` in place of
