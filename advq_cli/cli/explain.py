@@ -9,13 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..explaining import (
-    ConsistencyConfig, CorrelationsConfig, ExamplesConfig, ExplainResult, explain_consistency, explain_correlations,
-    explain_examples,
-)
-from ..explaining.competing import CompetingConfig, explain_competing
-from ..explaining.finetune import FinetuneConfig, explain_finetune
-from ..explaining.sweep import explain_sweep
+from .. import explaining  # its names import their modules (and PyTorch) on first use, not at `--help`
 from ..explaining.report import number
 from .common import RichReporter
 from .common import console, handle_errors, resolved_config
@@ -57,7 +51,7 @@ def correlations_command(
 ) -> None:
     """Each stored measure against the problem rank: Spearman's ρ, binned means ± std, a scatter (Fig. 11)."""
     values = dict(profile=profile, out_dir=out_dir, measures=measures, bins=bins, max_points=max_points, seed=seed)
-    result = explain_correlations(resolved_config(CorrelationsConfig, ctx, config, values))
+    result = explaining.explain_correlations(resolved_config(explaining.CorrelationsConfig, ctx, config, values))
     table = Table(title=f"Spearman's ρ with the problem rank ({result.summary['n_examples']} examples)")
     for column in ("measure", "ρ", "examples"):
         table.add_column(column, justify="left" if column == "measure" else "right")
@@ -90,7 +84,7 @@ def consistency_command(
         profiles=profiles, out_dir=out_dir, measure=measure, labels=labels, max_pairs=max_pairs,
         max_points=max_points, seed=seed,
     )
-    result = explain_consistency(resolved_config(ConsistencyConfig, ctx, config, values))
+    result = explaining.explain_consistency(resolved_config(explaining.ConsistencyConfig, ctx, config, values))
     matrix = result.summary["spearman_matrix"]
     table = Table(title=f"Spearman's ρ of {result.summary['measure']} between {result.summary['between']}")
     table.add_column("")
@@ -132,7 +126,7 @@ def examples_command(
         profile=profile, checkpoint=checkpoint, out_dir=out_dir, per_class=per_class, eps=eps, steps=steps,
         classes=classes, seed=seed, device=device, data_dir=data_dir,
     )
-    result = explain_examples(resolved_config(ExamplesConfig, ctx, config, values))
+    result = explaining.explain_examples(resolved_config(explaining.ExamplesConfig, ctx, config, values))
     summary = result.summary
     names = summary["class_names"]
     attack = summary["attack"]
@@ -202,9 +196,9 @@ def finetune_command(
         epochs=epochs, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size, attack=attack,
         n_examples=n_examples, seed=seed, device=device, data_dir=data_dir,
     )
-    cfg = resolved_config(FinetuneConfig, ctx, config, values)
+    cfg = resolved_config(explaining.FinetuneConfig, ctx, config, values)
     with RichReporter() as reporter:
-        result = explain_finetune(cfg, reporter)
+        result = explaining.explain_finetune(cfg, reporter)
     summary = result.summary
     table = Table(title=f"Target class accuracy: before → after fine-tuning (robust: {summary['evaluation']['attack']})")
     for column in ("pair", "data", "clean", "robust"):
@@ -284,9 +278,9 @@ def competing_command(
         milestones=milestones, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size,
         eval_examples=eval_examples, seed=seed, device=device, data_dir=data_dir,
     )
-    cfg = resolved_config(CompetingConfig, ctx, config, values)
+    cfg = resolved_config(explaining.CompetingConfig, ctx, config, values)
     with RichReporter() as reporter:
-        result = explain_competing(cfg, reporter)
+        result = explaining.explain_competing(cfg, reporter)
     summary = result.summary
     first, second = summary["attacks"]
     table = Table(title=f"Overestimation gap ({first} − {second}) per training set")
@@ -334,7 +328,7 @@ def sweep_command(
         **options,
     )
     with RichReporter() as reporter:
-        result = explain_sweep(resolved_sweep_config(ctx, config, values), reporter)
+        result = explaining.explain_sweep(resolved_sweep_config(ctx, config, values), reporter)
     metrics, summary = result.summary["metrics"], result.summary
     table = Table(title=f"Mean over {len(summary['seeds'])} seed(s): lowest quality removed / removed at random")
     table.add_column("fraction removed")
@@ -349,6 +343,6 @@ def sweep_command(
     print_files(result)
 
 
-def print_files(result: ExplainResult) -> None:
+def print_files(result: explaining.ExplainResult) -> None:
     for path in result.files:
         console.print(f"Wrote {path}", highlight=False)
