@@ -1,5 +1,6 @@
 """The documentation: the MkDocs site builds with --strict, every hook is documented in the
-plugin guide, and what the README and the code point at exists."""
+plugin guide (and its examples work through advq), and what the README and the code point
+at exists."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import inspect
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
 
 import advq_cli.hookspecs
 
@@ -156,3 +162,51 @@ def test_the_pages_the_code_cites_exist() -> None:
         for match in re.findall(r"\bdocs/[\w-]+\.md\b", path.read_text(encoding="utf-8"))
     }
     assert sorted(page for page in cited if not (ROOT / page).exists()) == []
+
+
+# --- the plugin guide's examples run ---------------------------------------------------------
+
+
+def guide_plugin() -> types.ModuleType:
+    """Every ```python example of the guide's hook sections, as one plugin module."""
+    code = [
+        block
+        for heading, body in sections(PLUGIN_GUIDE.read_text(encoding="utf-8")).items() if heading in hookspecs()
+        for block in re.findall(r"```python\n(.*?)```", body, re.S)
+    ]
+    module = types.ModuleType("plugin_guide_examples")
+    exec(compile("\n\n".join(code), str(PLUGIN_GUIDE), "exec"), module.__dict__)
+    return module
+
+
+def test_the_plugin_guide_examples_work_through_advq(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from advq_cli.cli import app
+    from advq_cli.plugins import register_plugin, unregister_plugin
+
+    def advq(*args: object) -> str:
+        done = CliRunner().invoke(app, [str(a) for a in args])
+        assert done.exit_code == 0, f"advq {' '.join(map(str, args))}: {done.output}"
+        return done.output
+
+    small = ["--epochs", "2", "--milestones", "", "--eps", "0.1", "--steps", "2", "--step-size", "0.05",
+             "--eval-examples", "50", "--device", "cpu"]
+    name = register_plugin(guide_plugin(), name="plugin-guide")
+    try:
+        output = advq("train", "--dataset", "stripes", "--model", "tiny-cnn", "--method", "smoothed-at", *small,
+                      "--out", tmp_path / "run")
+        assert ": robust test accuracy " in output  # the advq_on_epoch_end example, after the last epoch
+        advq("profile", "--dataset", "stripes", "--model", "mlp", "--repeats", "1", *small, "--out", tmp_path / "p.h5")
+        with h5py.File(tmp_path / "p.h5", "r") as handle:
+            assert handle["quality/last_epoch_prob"].shape == (500,)
+        advq("curate", tmp_path / "p.h5", "--rank", "last_epoch_prob", "--higher-is-better", "--remove-lowest", "0.2",
+             "--name", "clean80", "--export", "npz", "--export-dir", tmp_path / "out")
+        with np.load(tmp_path / "out" / "clean80.npz") as exported:
+            assert exported["images"].shape == (400, 1, 8, 8) and exported["labels"].shape == (400,)
+        advq("evaluate", tmp_path / "run" / "best.pt", "--attacks", "my-fgsm,pgd-10", "--device", "cpu",
+             "--out", tmp_path / "evaluation.h5")
+        with h5py.File(tmp_path / "evaluation.h5", "r") as handle:
+            assert "my-fgsm" in handle["attacks"]
+    finally:
+        unregister_plugin(name)
