@@ -1,0 +1,85 @@
+"""What the imagefolder:, npz: and hf: loaders share: where the data is, and the bundle they make.
+
+The bundle's name is the canonical dataset name (absolute location, sorted options), so
+later commands reload the same data from the name stored in their input files. Its
+fingerprint hashes the loaded content of both splits and the class names, not the
+location: a changed file changes it; the same data moved elsewhere keeps it.
+Normalisation is the per-channel mean and standard deviation of the training images.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import AdvqError, DatasetNotFoundError
+from .bundle import DatasetBundle, content_hash
+from .spec import DatasetSpec
+
+STATS_CHUNK = 4096
+
+
+def resolve_location(spec: DatasetSpec, data_dir: Path | None, how: str) -> Path:
+    """The absolute path a spec names, which must exist."""
+    path = spec.location_path(data_dir)
+    if not path.exists():
+        raise DatasetNotFoundError(f"Dataset '{spec.name}': {path} does not exist; {how}.")
+    return path
+
+
+def own_bundle(
+    spec: DatasetSpec,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    classes: tuple[str, ...],
+    train_files: tuple[Path, ...] = (),
+) -> DatasetBundle:
+    """A bundle named by ``spec.text`` from uint8 (N, C, H, W) images and integer labels."""
+    if len(train[0]) == 0:
+        raise AdvqError(f"Dataset '{spec.name}': the training split holds no images.")
+    train_images, train_labels = (torch.from_numpy(np.ascontiguousarray(a)) for a in (train[0], train[1].astype(np.int64)))
+    test_images, test_labels = (torch.from_numpy(np.ascontiguousarray(a)) for a in (test[0], test[1].astype(np.int64)))
+    mean, std = channel_stats(train_images)
+    header = json.dumps({"classes": classes, "train": list(train_images.shape), "test": list(test_images.shape)})
+    return DatasetBundle(
+        name=spec.text,
+        train_images=train_images,
+        train_labels=train_labels,
+        test_images=test_images,
+        test_labels=test_labels,
+        classes=classes,
+        mean=mean,
+        std=std,
+        fingerprint=content_hash(header, train_images, train_labels, test_images, test_labels),
+        train_files=train_files,
+    )
+
+
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) standard deviation in [0, 1] units, in float64 chunks.
+
+    A channel that never varies gets std 1, so normalising it divides by nothing harmful.
+    """
+    channels = images.shape[1]
+    total = torch.zeros(channels, dtype=torch.float64)
+    squares = torch.zeros(channels, dtype=torch.float64)
+    for start in range(0, images.shape[0], STATS_CHUNK):
+        chunk = images[start:start + STATS_CHUNK].to(torch.float64).div_(255).transpose(0, 1).reshape(channels, -1)
+        total += chunk.sum(dim=1)
+        squares += chunk.square().sum(dim=1)
+    count = images.numel() // channels
+    mean = total / count
+    std = (squares / count - mean.square()).clamp_min(0).sqrt()
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return tuple(round(v, 6) for v in mean.tolist()), tuple(round(v, 6) for v in std.tolist())
+
+
+def class_names(labels: np.ndarray, names: list[str] | None, dataset: str) -> tuple[str, ...]:
+    """The given names, or ``0``..``K-1`` for labels below K (both splits' labels); labels must be in range."""
+    count = len(names) if names else int(labels.max(initial=-1)) + 1
+    if labels.size and (labels.min() < 0 or labels.max() >= count):
+        raise AdvqError(f"Dataset '{dataset}': labels must be integers in 0..{count - 1}, found {labels.min()}..{labels.max()}.")
+    return tuple(names) if names else tuple(str(k) for k in range(count))

@@ -1,0 +1,105 @@
+"""Dataset names with a scheme: ``imagefolder:PATH``, ``npz:FILE?channels=1``, ``hf:NAME``.
+
+A plain name (``cifar10``) is looked up as it is. A name with a ``scheme:`` prefix is
+looked up by its scheme, registered as ``"<scheme>:"`` through ``advq_register_datasets``;
+the rest is a location (kept verbatim: paths are case-sensitive) and, after the first
+``?``, options ``key=value`` joined by ``&``. The canonical text of a loaded dataset
+(its ``DatasetBundle.name``) carries everything needed to load it again, so every later
+command reloads it from the name stored in a profile, checkpoint or subsets file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import AdvqError
+from ..registry import normalise_name
+
+SCHEME_MARK = ":"
+OPTIONS_MARK = "?"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A parsed dataset name: ``scheme`` is empty for a plain registered name."""
+
+    name: str
+    scheme: str = ""
+    location: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def registered_name(self) -> str:
+        """The registry key: the plain name, or ``<scheme>:``."""
+        return f"{self.scheme}{SCHEME_MARK}" if self.scheme else self.name
+
+    @property
+    def text(self) -> str:
+        """The canonical name: normalised scheme, location verbatim, options sorted."""
+        if not self.scheme:
+            return normalise_name(self.name)
+        query = "&".join(f"{key}={value}" for key, value in sorted(self.options.items()))
+        return f"{self.scheme}{SCHEME_MARK}{self.location}" + (f"{OPTIONS_MARK}{query}" if query else "")
+
+    def location_path(self, data_dir: str | Path | None = None) -> Path:
+        """The location as an absolute path: a relative one is below ``data_dir``, else the current folder."""
+        path = Path(self.location).expanduser()
+        return (path if path.is_absolute() else Path(data_dir or Path.cwd()) / path).resolve()
+
+    def with_options(self, **options: object) -> DatasetSpec:
+        """These options added (None values skipped); one given twice with two values is refused."""
+        given = {normalise_name(key): str(value) for key, value in options.items() if value is not None}
+        if given and not self.scheme:
+            raise AdvqError(
+                f"Dataset '{self.name}' takes no options ({', '.join(sorted(given))}); "
+                "they apply to datasets named scheme:LOCATION such as imagefolder:PATH, npz:FILE, hf:NAME."
+            )
+        for key, value in given.items():
+            if self.options.get(key, value) != value:
+                raise AdvqError(f"Dataset '{self.name}': option {key} is both {self.options[key]} and {value}.")
+        return DatasetSpec(self.name, self.scheme, self.location, {**self.options, **given})
+
+
+def parse_dataset_name(name: str) -> DatasetSpec:
+    """``scheme:location?key=value&…`` or a plain name; a malformed option is one clear error."""
+    name = name.strip()
+    scheme, mark, rest = name.partition(SCHEME_MARK)
+    if not mark:
+        return DatasetSpec(name)
+    location, _, query = rest.partition(OPTIONS_MARK)
+    if not scheme or not location:
+        raise AdvqError(f"Dataset '{name}': write SCHEME:LOCATION, e.g. imagefolder:PATH, npz:FILE or hf:NAME.")
+    options: dict[str, str] = {}
+    for pair in filter(None, query.split("&")):
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip() or not value.strip():
+            raise AdvqError(f"Dataset '{name}': option '{pair}' is not key=value.")
+        options[normalise_name(key)] = value.strip()
+    return DatasetSpec(name, normalise_name(scheme), location, options)
+
+
+def dataset_name_with_options(name: str, **options: object) -> str:
+    """The name with options such as ``image_size`` or ``channels`` folded in (``--image-size 32``)."""
+    if all(value is None for value in options.values()):
+        return name
+    return parse_dataset_name(name).with_options(**options).text
+
+
+def take_options(spec: DatasetSpec, known: tuple[str, ...]) -> dict[str, str]:
+    """The spec's options, refusing any that its scheme does not know."""
+    unknown = sorted(set(spec.options) - set(known))
+    if unknown:
+        raise AdvqError(
+            f"Dataset '{spec.name}': unknown option {', '.join(unknown)}; "
+            f"{spec.scheme}: takes {', '.join(known)}."
+        )
+    return dict(spec.options)
+
+
+def same_dataset(first: str, second: str, data_dir: str | Path | None = None) -> bool:
+    """Whether two names denote one dataset: same scheme and options, locations resolving alike."""
+    a, b = parse_dataset_name(first), parse_dataset_name(second)
+    if not (a.scheme and b.scheme):
+        return a.text == b.text
+    return (a.scheme, a.options, a.location_path(data_dir)) == (b.scheme, b.options, b.location_path(data_dir))
