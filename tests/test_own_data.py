@@ -127,3 +127,169 @@ def test_an_imagefolder_export_copies_the_original_files_byte_for_byte(tmp_path:
         assert hashlib.sha256(copy.read_bytes()).digest() == hashlib.sha256(original.read_bytes()).digest()
     manifest = json.loads((tmp_path / "exports" / "best.manifest.json").read_text())
     assert manifest["dataset"] == f"imagefolder:{root}"
+
+
+# ---- the pieces: names, options, refusals, fingerprints, memory -------------------------------
+
+
+def load_fresh(name: str, data_dir: Path | None = None):
+    """Load without the per-process cache, as a new command would."""
+    from advq_cli.datasets import bundle as bundle_module
+
+    bundle_module._cache.clear()
+    return get_dataset(name, data_dir)
+
+
+def refused(name: str) -> str:
+    from advq_cli.errors import AdvqError
+
+    with pytest.raises(AdvqError) as caught:
+        load_fresh(name)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_scheme_names_parse_keep_the_location_verbatim_and_fold_options():
+    from advq_cli.datasets import dataset_name_with_options, parse_dataset_name
+
+    spec = parse_dataset_name("NPZ:Data/My_Set.npz?Image_Size=32&channels=1")
+    assert (spec.scheme, spec.location, spec.options) == ("npz", "Data/My_Set.npz", {"image-size": "32", "channels": "1"})
+    assert spec.registered_name == "npz:" and spec.text == "npz:Data/My_Set.npz?channels=1&image-size=32"
+    assert parse_dataset_name("CIFAR_10").text == "cifar-10"
+    assert dataset_name_with_options("imagefolder:x", image_size="16", channels=None) == "imagefolder:x?image-size=16"
+    assert dataset_name_with_options("cifar10", image_size=None) == "cifar10"
+
+
+@pytest.mark.parametrize("name, words", [
+    ("cifar10?channels=1", ["Unknown dataset"]),
+    ("nope:x", ["Unknown dataset 'nope:'", "npz:"]),
+    ("npz:", ["SCHEME:LOCATION"]),
+    ("npz:x.npz?channels", ["not key=value"]),
+])
+def test_malformed_names_are_refused_in_one_line(name: str, words: list[str]):
+    message = refused(name)
+    assert all(w in message for w in words), message
+
+
+def test_options_on_a_builtin_dataset_are_refused():
+    from advq_cli.errors import AdvqError
+    from advq_cli.training import TrainConfig
+
+    with pytest.raises(AdvqError, match="takes no options"):
+        TrainConfig(dataset="digits", channels=3)
+    assert TrainConfig(dataset="npz:a.npz", image_size="24,32", channels=1).dataset == "npz:a.npz?channels=1&image-size=24,32"
+
+
+def test_imagefolder_canonical_order_is_sorted_class_then_sorted_path(tmp_path: Path):
+    root = tmp_path / "f"
+    for split in ("train", "val"):  # val/ stands in for test/
+        for cls, names in (("b", ["z.png", "a/y.png", "10.png", "9.png"]), ("a", ["x.png"])):
+            for n in names:
+                (root / split / cls / n).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(np.full((4, 4), len(n), np.uint8)).save(root / split / cls / n)
+    (root / "train" / "b" / "notes.txt").write_text("not an image")
+    (root / "train" / "b" / ".hidden.png").write_bytes(b"")
+    bundle = load_fresh(f"imagefolder:{root}")
+    assert bundle.classes == ("a", "b") and bundle.train_labels.tolist() == [0, 1, 1, 1, 1]
+    assert [p.relative_to(root / "train").as_posix() for p in bundle.train_files] == [
+        "a/x.png", "b/10.png", "b/9.png", "b/a/y.png", "b/z.png"]
+    assert bundle.in_channels == 1 and bundle.test_images.shape == (5, 1, 4, 4)
+
+
+def test_mixed_sizes_and_modes_are_refused_naming_a_file_unless_resized_and_converted(tmp_path: Path):
+    root = write_imagefolder(tmp_path / "f")
+    odd = root / "train" / "bee" / "odd.png"
+    Image.fromarray(np.zeros((6, 5), np.uint8)).save(odd)
+    message = refused(f"imagefolder:{root}")
+    assert str(odd) in message and "5×6 greyscale" in message and "--image-size" in message
+    bundle = load_fresh(f"imagefolder:{root}?image-size=4&channels=1")
+    assert bundle.train_images.shape == (31, 1, 4, 4)
+    by_hand = Image.open(odd).resize((4, 4), Image.Resampling.BILINEAR)  # the documented filter
+    assert np.array_equal(bundle.train_images[list(bundle.train_files).index(odd), 0].numpy(), np.asarray(by_hand))
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(odd)  # RGBA: a mode to convert
+    assert "mode RGBA" in refused(f"imagefolder:{root}?image-size=8")
+    assert load_fresh(f"imagefolder:{root}?channels=3").train_images.shape == (31, 3, 8, 8)
+
+
+def test_non_square_images_load_but_models_ask_for_a_square_size(tmp_path: Path):
+    from advq_cli.errors import AdvqError
+
+    bundle = load_fresh(f"npz:{write_npz(tmp_path / 'd.npz')}?image-size=6,4")
+    assert bundle.train_images.shape[-2:] == (6, 4)
+    with pytest.raises(AdvqError, match="square images: resize them with --image-size N"):
+        bundle.image_size
+
+
+def test_the_fingerprint_follows_the_content_not_the_place(tmp_path: Path):
+    first = load_fresh(f"imagefolder:{write_imagefolder(tmp_path / 'a')}")
+    moved = load_fresh(f"imagefolder:{write_imagefolder(tmp_path / 'b')}")
+    assert moved.name != first.name and moved.fingerprint == first.fingerprint
+    as_npz = load_fresh(f"npz:{write_npz(tmp_path / 'd.npz')}")
+    assert as_npz.fingerprint == first.fingerprint  # the same images and classes, in another format
+    test_file = sorted((tmp_path / "b" / "test" / "ant").iterdir())[0]
+    Image.fromarray(np.zeros((SIDE, SIDE, 3), np.uint8)).save(test_file)  # one changed test image
+    assert load_fresh(f"imagefolder:{tmp_path / 'b'}").fingerprint != first.fingerprint
+    assert load_fresh(f"imagefolder:{tmp_path / 'a'}?channels=1").fingerprint != first.fingerprint
+
+
+def test_a_changed_folder_is_refused_by_a_profile_made_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    root = write_imagefolder(tmp_path / "folder")
+    invoke("profile", "--dataset", "imagefolder:folder", *TINY, "--repeats", "1", "--out", "profile.h5")
+    Image.fromarray(np.zeros((SIDE, SIDE, 3), np.uint8)).save(sorted((root / "train" / "ant").iterdir())[0])
+    from advq_cli.datasets import bundle as bundle_module
+
+    bundle_module._cache.clear()
+    result = runner.invoke(app, ["curate", "profile.h5", "--keep", "5", "--name", "best"])
+    assert result.exit_code == 2 and "fingerprint" in result.output.lower(), result.output
+
+
+@pytest.mark.parametrize("arrays, words", [
+    ({"x_train": np.zeros((2, 4, 4), np.float32)}, ["missing y_train, x_test, y_test"]),
+    ({"x_train": np.zeros((2, 4, 4), np.float32), "y_train": np.zeros(2, int),
+      "x_test": np.zeros((1, 4, 4), np.uint8), "y_test": np.zeros(1, int)}, ["x_train", "must be uint8", "float32"]),
+    ({"x_train": np.zeros((2, 3, 4, 3), np.uint8), "y_train": np.zeros(2, int),
+      "x_test": np.zeros((1, 4, 4), np.uint8), "y_test": np.zeros(1, int)}, ["exactly one side"]),
+    ({"x_train": np.zeros((2, 4, 4), np.uint8), "y_train": np.zeros(3, int),
+      "x_test": np.zeros((1, 4, 4), np.uint8), "y_test": np.zeros(1, int)}, ["y_train", "2 integers"]),
+    ({"x_train": np.zeros((2, 4, 4), np.uint8), "y_train": np.array([0, 2]), "classes": np.array(["a", "b"]),
+      "x_test": np.zeros((1, 4, 4), np.uint8), "y_test": np.zeros(1, int)}, ["labels must be integers in 0..1"]),
+])
+def test_a_malformed_npz_is_refused_in_one_line(tmp_path: Path, arrays: dict, words: list[str]):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    message = refused(f"npz:{tmp_path / 'bad.npz'}")
+    assert all(w in message for w in words), message
+
+
+def test_a_missing_location_names_the_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    assert str(tmp_path / "nowhere.npz") in refused("npz:nowhere.npz")
+
+
+def test_hf_columns_and_splits_are_chosen_by_options(tmp_path: Path):
+    datasets = pytest.importorskip("datasets")
+    images, labels = class_images(2, 0)
+    rows = {"picture": [Image.fromarray(p) for p in images], "kind": labels.tolist()}
+    split = datasets.Dataset.from_dict(rows, features=datasets.Features({"picture": datasets.Image(), "kind": datasets.Value("int64")}))
+    datasets.DatasetDict({"fit": split, "holdout": split}).save_to_disk(str(tmp_path / "hf"))
+    message = refused(f"hf:{tmp_path / 'hf'}")
+    assert "no train split train" in message and "fit, holdout" in message
+    bundle = load_fresh(f"hf:{tmp_path / 'hf'}?train=fit&test=holdout&image=picture&label=kind")
+    assert bundle.classes == ("0", "1", "2") and bundle.train_labels.tolist() == labels.tolist()
+    assert np.array_equal(bundle.train_images.numpy(), images.transpose(0, 3, 1, 2))
+    assert load_fresh(bundle.name).fingerprint == bundle.fingerprint  # the stored name loads the same data
+
+
+def test_data_that_does_not_fit_the_device_is_refused_in_gib_with_what_to_do():
+    import torch
+
+    from advq_cli.devices import check_fits
+    from advq_cli.errors import AdvqError
+
+    check_fits(2**30, 2**31, torch.device("cuda:0"), "The images")
+    with pytest.raises(AdvqError) as caught:
+        check_fits(3 * 2**30, 2**30 + 2**29, torch.device("cuda:0"), "The images of 'npz:/d.npz'")
+    assert str(caught.value) == (
+        "The images of 'npz:/d.npz' need 3.00 GiB on cuda:0, which has 1.50 GiB free; "
+        "use a smaller --image-size, train on a --subset, or run on --device cpu.")
