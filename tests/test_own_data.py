@@ -293,3 +293,33 @@ def test_data_that_does_not_fit_the_device_is_refused_in_gib_with_what_to_do():
     assert str(caught.value) == (
         "The images of 'npz:/d.npz' need 3.00 GiB on cuda:0, which has 1.50 GiB free; "
         "use a smaller --image-size, train on a --subset, or run on --device cpu.")
+
+
+def test_the_noisy_fashion_mnist_example_flips_a_seeded_fraction(tmp_path: Path):
+    """examples/noisy_fashion_mnist.py on the real Fashion-MNIST: an npz advq loads, flips as documented."""
+    import importlib.util
+
+    from advq_cli.datasets.fashion_mnist import DEBIAN_DIR
+
+    if not DEBIAN_DIR.is_dir():
+        pytest.skip(f"Fashion-MNIST not installed in {DEBIAN_DIR}")
+    path = Path(__file__).resolve().parents[1] / "examples" / "noisy_fashion_mnist.py"
+    spec = importlib.util.spec_from_file_location("noisy_fashion_mnist", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)  # type: ignore[union-attr]
+    for kind in example.KINDS:
+        out = tmp_path / f"{kind}.npz"
+        assert example.main(["--kind", kind, "--fraction", "0.2", "--seed", "3", "--out", str(out)]) == 0
+        with np.load(out) as content:
+            clean, noisy, flipped = content["y_train_clean"], content["y_train"], content["flipped"]
+        assert np.array_equal(flipped, noisy != clean)
+        if kind == "symmetric":
+            assert flipped.sum() == 12000
+            assert len(np.unique(noisy[flipped & (clean == 0)])) == 9  # any other class, never the true one
+        else:
+            assert flipped.sum() == round(0.2 * np.isin(clean, list(example.ASYMMETRIC)).sum())
+            assert all(example.ASYMMETRIC[c] == n for c, n in zip(clean[flipped], noisy[flipped]))
+        bundle = load_fresh(f"npz:{out}")
+        assert bundle.train_images.shape == (60000, 1, 28, 28) and np.array_equal(bundle.train_labels.numpy(), noisy)
+    again = example.flip_labels(clean, "asymmetric", 0.2, 3, 10)
+    assert np.array_equal(again, noisy)  # seeded
