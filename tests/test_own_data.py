@@ -323,3 +323,18 @@ def test_the_noisy_fashion_mnist_example_flips_a_seeded_fraction(tmp_path: Path)
         assert bundle.train_images.shape == (60000, 1, 28, 28) and np.array_equal(bundle.train_labels.numpy(), noisy)
     again = example.flip_labels(clean, "asymmetric", 0.2, 3, 10)
     assert np.array_equal(again, noisy)  # seeded
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_set_larger_than_the_gpu_is_refused_before_copying():
+    """An expanded view claims 1 TiB without allocating it: the real free memory is checked first."""
+    import torch
+
+    from advq_cli.devices import to_device
+    from advq_cli.errors import AdvqError
+
+    huge = torch.zeros(1, dtype=torch.uint8).expand(2**40)
+    with pytest.raises(AdvqError, match=r"need 1024\.00 GiB on cuda:0, which has [0-9.]+ GiB free; use a smaller"):
+        to_device([huge], torch.device("cuda:0"), "The images")
+    small = to_device([torch.arange(6, dtype=torch.uint8)], torch.device("cuda:0"), "The images")[0]
+    assert small.is_cuda and small.dtype == torch.uint8
