@@ -13,6 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -85,8 +86,10 @@ def test_the_whole_loop_runs_on_your_own_data(tmp_path: Path, monkeypatch: pytes
     invoke("profile", "--dataset", dataset, *TINY, "--repeats", "1", "--out", "profile.h5")
     with h5py.File("profile.h5", "r") as handle:
         stored_name = handle.attrs["dataset"]
+        stored_config = yaml.safe_load(handle.attrs["config"])
         assert handle.attrs["n_train"] == len(CLASSES) * TRAIN_PER_CLASS
     assert stored_name == f"{scheme}:{tmp_path / location}"  # absolute: later commands find it from anywhere
+    assert stored_config["dataset"] == stored_name  # and so do the explain commands that retrain from the config
     bundle = get_dataset(stored_name)
     assert bundle.classes == CLASSES and bundle.train_images.shape == (30, 3, SIDE, SIDE)
     x_train, y_train = class_images(TRAIN_PER_CLASS, 0)
@@ -151,14 +154,14 @@ def refused(name: str) -> str:
 
 
 def test_scheme_names_parse_keep_the_location_verbatim_and_fold_options():
-    from advq_cli.datasets import dataset_name_with_options, parse_dataset_name
+    from advq_cli.datasets import configured_dataset_name, parse_dataset_name
 
     spec = parse_dataset_name("NPZ:Data/My_Set.npz?Image_Size=32&channels=1")
     assert (spec.scheme, spec.location, spec.options) == ("npz", "Data/My_Set.npz", {"image-size": "32", "channels": "1"})
     assert spec.registered_name == "npz:" and spec.text == "npz:Data/My_Set.npz?channels=1&image-size=32"
     assert parse_dataset_name("CIFAR_10").text == "cifar-10"
-    assert dataset_name_with_options("imagefolder:x", image_size="16", channels=None) == "imagefolder:x?image-size=16"
-    assert dataset_name_with_options("cifar10", image_size=None) == "cifar10"
+    assert configured_dataset_name("imagefolder:x", image_size="16", channels=None) == "imagefolder:x?image-size=16"
+    assert configured_dataset_name("cifar10", image_size=None) == "cifar10"
 
 
 @pytest.mark.parametrize("name, words", [

@@ -79,11 +79,17 @@ def parse_dataset_name(name: str) -> DatasetSpec:
     return DatasetSpec(name, normalise_name(scheme), location, options)
 
 
-def dataset_name_with_options(name: str, **options: object) -> str:
-    """The name with options such as ``image_size`` or ``channels`` folded in (``--image-size 32``)."""
-    if all(value is None for value in options.values()):
+def configured_dataset_name(name: str, data_dir: str | Path | None = None, **options: object) -> str:
+    """The name a command stores: options such as ``image_size`` folded in (``--image-size 32``),
+    and a relative location that exists made absolute, so stored configs work from any folder
+    (a hub name, which is no path here, stays as it is)."""
+    spec = parse_dataset_name(name)
+    if not spec.scheme and all(value is None for value in options.values()):
         return name
-    return parse_dataset_name(name).with_options(**options).text
+    spec = spec.with_options(**options)
+    if spec.scheme and spec.location_path(data_dir).exists():
+        spec = DatasetSpec(spec.name, spec.scheme, str(spec.location_path(data_dir)), spec.options)
+    return spec.text
 
 
 def take_options(spec: DatasetSpec, known: tuple[str, ...]) -> dict[str, str]:
