@@ -18,7 +18,7 @@ from PIL import Image
 
 from ..errors import AdvqError
 
-MODES = {"L": 1, "RGB": 3}
+MODES = frozenset({"L", "RGB"})
 CHANNEL_MODES = {1: "L", 3: "RGB"}
 FIX_HINT = "pass --image-size H[,W] to resize and --channels 1|3 to convert"
 
