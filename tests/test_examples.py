@@ -293,8 +293,13 @@ def test_comparison_of_evaluated_runs(tmp_path: Path, digits_run):
     assert (row.method, row.train_eps, row.training_set.kind, row.run) == ("pgd-at", 0.1, FULL, digits_run.out.name)
     assert row.worst_case <= min(row.robust.values()) <= row.clean
     drawn = draw_comparison(comparison, tmp_path / "comparison.png")
-    assert drawn["clean"] == pytest.approx([100 * r.clean for r in comparison.rows])
-    assert drawn["fgsm"] == pytest.approx([100 * r.robust["fgsm"] for r in comparison.rows])
+    clean, fgsm = [100 * r.clean for r in comparison.rows], [100 * r.robust["fgsm"] for r in comparison.rows]
+    assert drawn["heights"]["clean"] == pytest.approx(clean) and drawn["heights"]["fgsm"] == pytest.approx(fgsm)
+    assert drawn["labels"]["fgsm"] == [f"{v:.1f}" for v in fgsm]  # every bar carries its value
+    # the axis is zoomed to the values (5-point steps) so that a few points' difference shows
+    values = [v for heights in drawn["heights"].values() for v in heights]
+    low, high = drawn["axis"]
+    assert low % 5 == 0 and high % 5 == 0 and 0 <= low <= min(values) - 5 and min(max(values) + 5, 100) <= high <= 100
     check_figure(tmp_path / "comparison.png")
     lines = comparison_csv(comparison).splitlines()
     assert lines[0].startswith("run,dataset,method") and len(lines) == 3

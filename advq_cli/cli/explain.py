@@ -324,8 +324,11 @@ def sweep_command(
     n_examples: NExamples = None,
     **options: Any,
 ) -> None:
-    """Lowest-quality versus random removal at several fractions: best and last robust accuracy, clean accuracy
-    and the PGD-10 − AutoAttack gap, each over seeds (Fig. 8/9). Training options default to the profile's."""
+    """Lowest-quality versus random removal at several fractions, each over seeds (Fig. 8/9).
+
+    Reports best and last robust accuracy, clean accuracy and the PGD-10 − AutoAttack gap.
+    Training options default to the profile's.
+    """
     values = dict(
         profile=profile, out_dir=out_dir, fractions=fractions, repeats=repeats, attacks=attacks, n_examples=n_examples,
         **options,

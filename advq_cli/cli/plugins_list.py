@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from ..events import listeners
-from ..plugins import KINDS, registry
+from ..plugins import DEFAULT_PLUGINS, KINDS, registry
 from .common import JsonOutput, console, handle_errors, print_json
 
 
@@ -25,8 +25,14 @@ def plugins_command(json_output: JsonOutput = False) -> None:
         print_json(rows)
         return
     table = Table(title="advq plugins")
-    for column in ("kind", "name", "plugin", "description"):
-        table.add_column(column, overflow="fold")
+    for column in ("kind", "name", "plugin"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("description")
     for row in rows:
-        table.add_row(*row.values())
+        table.add_row(row["kind"], row["name"], plugin_label(row["plugin"]), row["description"])
     console.print(table)
+
+
+def plugin_label(plugin: str) -> str:
+    """Built-ins by one word, so that names and descriptions keep the width of a narrow terminal."""
+    return "built-in" if plugin in DEFAULT_PLUGINS else plugin

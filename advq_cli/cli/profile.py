@@ -65,8 +65,10 @@ def profile_command(
     json_output: JsonOutput = False,
     **options: Any,
 ) -> None:
-    """Adversarially train R runs, record every example under the training attack each epoch,
-    and write the quality measures and the averaged problem rank to one HDF5 file."""
+    """Adversarially train R runs, recording every example under attack each epoch, and rank the examples by quality.
+
+    Writes one HDF5 file: each run's per-epoch record, the quality measures and the averaged problem rank.
+    """
     values = {
         "out": out, "repeats": repeats, "min_perturbation_max": min_perturbation_max, "executor": executor,
         "parallel": parallel, "ray_address": ray_address, **options,

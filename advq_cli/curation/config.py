@@ -45,6 +45,10 @@ class CurateConfig:
     def __post_init__(self) -> None:
         if (self.profile is None) == (self.from_npy is None):
             raise ValueError("Give one source of ranks: PROFILE.h5, or --from-npy RANKS.npy --dataset NAME.")
+        source = self.profile if self.profile is not None else self.from_npy
+        if not Path(source).is_file():  # before any other complaint: nothing else matters without it
+            what = "Profile" if self.profile is not None else "Rank file"
+            raise ValueError(f"{what} not found: {source}.")
         if self.from_npy is not None:
             if self.dataset is None or self.out is None:
                 raise ValueError("--from-npy needs --dataset NAME and --out FILE.h5 for the sets.")
