@@ -95,7 +95,8 @@ def test_the_whole_loop_runs_on_your_own_data(tmp_path: Path, monkeypatch: pytes
     x_train, y_train = class_images(TRAIN_PER_CLASS, 0)
     assert np.array_equal(bundle.train_images.numpy(), x_train.transpose(0, 3, 1, 2))  # canonical order, lossless
     assert np.array_equal(bundle.train_labels.numpy(), y_train)
-    assert np.allclose(bundle.mean, x_train.reshape(-1, 3).mean(axis=0) / 255, atol=1e-5)
+    assert np.allclose(bundle.mean, x_train.reshape(-1, 3).mean(axis=0) / 255, atol=1e-5)  # from the training images
+    assert np.allclose(bundle.std, x_train.reshape(-1, 3).std(axis=0) / 255, atol=1e-5)
 
     invoke("curate", "profile.h5", "--remove-lowest", "0.2", "--name", "clean", "--export", "imagefolder,npy",
            "--export-dir", "exports")
@@ -222,6 +223,16 @@ def test_non_square_images_load_but_models_ask_for_a_square_size(tmp_path: Path)
     assert bundle.train_images.shape[-2:] == (6, 4)
     with pytest.raises(AdvqError, match="square images: resize them with --image-size N"):
         bundle.image_size
+
+
+def test_a_channel_that_never_varies_is_normalised_by_one():
+    import torch
+
+    from advq_cli.datasets.own import channel_stats
+
+    images = torch.stack([torch.full((4, 4), 51, dtype=torch.uint8), torch.tensor([[0, 255] * 2] * 4, dtype=torch.uint8)])
+    mean, std = channel_stats(images[None].expand(3, -1, -1, -1).contiguous())
+    assert mean == (0.2, 0.5) and std == (1.0, 0.5)
 
 
 def test_the_fingerprint_follows_the_content_not_the_place(tmp_path: Path):
