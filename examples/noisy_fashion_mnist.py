@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.fraction < 1:
         parser.error(f"--fraction must be in (0, 1), got {args.fraction}")
+    if args.out.suffix != ".npz":
+        parser.error(f"--out must name an .npz file, got {args.out}")
     try:
         data = get_dataset("fashion-mnist", args.data_dir)
     except AdvqError as error:
