@@ -106,8 +106,7 @@ def get_dataset(name: str, data_dir: str | Path | None = None, download: bool = 
 
     spec = parse_dataset_name(name)
     entry = registry("datasets").entry(spec.registered_name)
-    where = f"{spec.scheme}:{spec.location_path(data_dir)}?{sorted(spec.options.items())}" if spec.scheme else entry.name
-    key = (where, str(data_dir or ""), bool(download))
+    key = (spec.resolved(data_dir).text if spec.scheme else entry.name, str(data_dir or ""), bool(download))
     if key not in _cache:
         folder = Path(data_dir) if data_dir else None
         bundle = entry.obj(spec, folder, download) if spec.scheme else entry.obj(folder, download)

@@ -47,6 +47,10 @@ class DatasetSpec:
         path = Path(self.location).expanduser()
         return (path if path.is_absolute() else Path(data_dir or Path.cwd()) / path).resolve()
 
+    def resolved(self, data_dir: str | Path | None = None) -> DatasetSpec:
+        """The same spec with its location made absolute (``location_path``)."""
+        return DatasetSpec(self.name, self.scheme, str(self.location_path(data_dir)), self.options)
+
     def with_options(self, **options: object) -> DatasetSpec:
         """These options added (None values skipped); one given twice with two values is refused."""
         given = {normalise_name(key): str(value) for key, value in options.items() if value is not None}
@@ -88,7 +92,7 @@ def configured_dataset_name(name: str, data_dir: str | Path | None = None, **opt
         return name
     spec = spec.with_options(**options)
     if spec.scheme and spec.location_path(data_dir).exists():
-        spec = DatasetSpec(spec.name, spec.scheme, str(spec.location_path(data_dir)), spec.options)
+        spec = spec.resolved(data_dir)
     return spec.text
 
 
@@ -108,4 +112,4 @@ def same_dataset(first: str, second: str, data_dir: str | Path | None = None) ->
     a, b = parse_dataset_name(first), parse_dataset_name(second)
     if not (a.scheme and b.scheme):
         return a.text == b.text
-    return (a.scheme, a.options, a.location_path(data_dir)) == (b.scheme, b.options, b.location_path(data_dir))
+    return a.resolved(data_dir).text == b.resolved(data_dir).text
