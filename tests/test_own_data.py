@@ -165,6 +165,16 @@ def test_scheme_names_parse_keep_the_location_verbatim_and_fold_options():
     assert configured_dataset_name("cifar10", image_size=None) == "cifar10"
 
 
+def test_one_dataset_under_a_relative_and_an_absolute_name_is_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from advq_cli.datasets.spec import same_dataset
+
+    monkeypatch.chdir(tmp_path)
+    assert same_dataset("imagefolder:folder?channels=1", f"imagefolder:{tmp_path}/folder?channels=1")
+    assert same_dataset("npz:d.npz", "npz:/data/d.npz", data_dir="/data") and same_dataset("CIFAR_10", "cifar-10")
+    assert not same_dataset("imagefolder:folder", f"imagefolder:{tmp_path}/folder?channels=1")
+    assert not same_dataset("imagefolder:a", "imagefolder:b") and not same_dataset("npz:a", "imagefolder:a")
+
+
 @pytest.mark.parametrize("name, words", [
     ("cifar10?channels=1", ["Unknown dataset"]),
     ("nope:x", ["Unknown dataset 'nope:'", "npz:"]),
