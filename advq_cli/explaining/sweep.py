@@ -30,13 +30,13 @@ from ..curation.config import CurateConfig
 from ..curation.run import build_sets, load_ranking
 from ..curation.store import CuratedSet, read_sets, write_sets
 from ..datasets import DatasetBundle
+from ..datasets.spec import same_dataset
 from ..errors import AdvqError
 from ..evaluation import EvaluateConfig, EvaluationResult, overestimation_gap, worst_case
 from ..evaluation.results import accuracy
 from ..evaluation.suite import build
 from ..plugins import registry
 from ..progress import NullReporter, Reporter
-from ..registry import normalise_name
 from ..training import TrainConfig, train
 from ..training.config import RESUMABLE_DIFFERENCES
 from .profiles import Profile, read_profile
@@ -156,7 +156,7 @@ def sub_runs(config: SweepConfig, stored: dict[str, Any], out_dir: Path, sets: l
     """Seed by seed: the full set, then quality-based and random removal at each fraction."""
     by_name = {s.name: s for s in sets}
     given = config.train.get("dataset")
-    if given is not None and normalise_name(str(given)) != normalise_name(str(stored.get("dataset"))):
+    if given is not None and not same_dataset(str(given), str(stored.get("dataset")), stored.get("data_dir")):
         raise AdvqError(
             f"The sweep trains on the profile's dataset '{stored.get('dataset')}', not '{config.train['dataset']}'."
         )
