@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import AdvqError
-from .hookspecs import hookimpl
+from .hookspecs import Register, hookimpl
 from .lazy import lazy_exports
 
 try:
@@ -17,10 +17,17 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
+# The public surface: the Python API, and what a plugin needs to implement every hook.
 __getattr__, __dir__, _lazy_names = lazy_exports(__name__, {
     "load_model": ".checkpoint",
     "DatasetBundle": ".datasets",
     "get_dataset": ".datasets",
     "load_dataset": ".datasets",
+    "Attack": ".attacks",
+    "Method": ".methods",
+    "MethodOutput": ".methods",
+    "RunRecord": ".profiling",
+    "EpochEvent": ".events",
+    "Threat": ".threat",
 })
-__all__ = ["AdvqError", "__version__", "hookimpl", *_lazy_names]
+__all__ = ["AdvqError", "Register", "__version__", "hookimpl", *_lazy_names]

@@ -9,7 +9,7 @@ every epoch of ``advq train`` and ``advq profile``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -21,7 +21,10 @@ PROJECT = "advq"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-Register = Callable[..., Any]
+class Register(Protocol):
+    """The callback every ``advq_register_*`` hook receives: ``register(name, obj, description="…")``."""
+
+    def __call__(self, name: str, obj: Callable[..., Any], description: str = "") -> None: ...
 
 
 @hookspec
