@@ -1,9 +1,13 @@
 """Datasets as uint8 tensors in canonical order, loaded through the dataset plugins."""
 
-from .bundle import DatasetBundle, fingerprint_of, get_dataset, load_dataset
-from .spec import DatasetSpec, configured_dataset_name, parse_dataset_name
+from ..lazy import lazy_exports
 
-__all__ = [
-    "DatasetBundle", "DatasetSpec", "configured_dataset_name", "fingerprint_of", "get_dataset", "load_dataset",
-    "parse_dataset_name",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "DatasetBundle": ".bundle",
+    "fingerprint_of": ".bundle",
+    "get_dataset": ".bundle",
+    "load_dataset": ".bundle",
+    "DatasetSpec": ".spec",
+    "configured_dataset_name": ".spec",
+    "parse_dataset_name": ".spec",
+})
