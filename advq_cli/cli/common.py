@@ -34,6 +34,9 @@ def set_quiet(quiet: bool) -> None:
     console.quiet = quiet
 
 
+Wait = Annotated[
+    bool, typer.Option("--wait", help="If another advq process is writing the same output, wait for it instead of stopping.")
+]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout instead of tables.")]
 
 

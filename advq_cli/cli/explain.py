@@ -18,7 +18,7 @@ from ..explaining.finetune import FinetuneConfig, explain_finetune
 from ..explaining.sweep import explain_sweep
 from ..explaining.report import number
 from .common import RichReporter
-from .common import console, handle_errors, resolved_config
+from .common import Wait, console, handle_errors, resolved_config
 from .options import CONFIG_FILE
 from .sweep_options import resolved_sweep_config, sweep_options
 
@@ -54,10 +54,14 @@ def correlations_command(
     bins: Annotated[int, typer.Option("--bins", help="Equal-width bins of the problem rank.")] = 20,
     max_points: MaxPoints = 5000,
     seed: SampleSeed = 0,
+    wait: Wait = False,
 ) -> None:
     """Each stored measure against the problem rank: Spearman's ρ, binned means ± std, a scatter (Fig. 11)."""
-    values = dict(profile=profile, out_dir=out_dir, measures=measures, bins=bins, max_points=max_points, seed=seed)
-    result = explain_correlations(resolved_config(CorrelationsConfig, ctx, config, values))
+    values = dict(
+        profile=profile, out_dir=out_dir, measures=measures, bins=bins, max_points=max_points, seed=seed, wait=wait
+    )
+    with RichReporter() as reporter:
+        result = explain_correlations(resolved_config(CorrelationsConfig, ctx, config, values), reporter)
     table = Table(title=f"Spearman's ρ with the problem rank ({result.summary['n_examples']} examples)")
     for column in ("measure", "ρ", "examples"):
         table.add_column(column, justify="left" if column == "measure" else "right")
@@ -84,13 +88,15 @@ def consistency_command(
     max_pairs: Annotated[int, typer.Option("--max-pairs", help="Pairs drawn as scatter plots.")] = 6,
     max_points: MaxPoints = 5000,
     seed: SampleSeed = 0,
+    wait: Wait = False,
 ) -> None:
     """Rank agreement between the runs of one profile or between profiles: Spearman matrix and scatters (Fig. 12-14)."""
     values = dict(
         profiles=profiles, out_dir=out_dir, measure=measure, labels=labels, max_pairs=max_pairs,
-        max_points=max_points, seed=seed,
+        max_points=max_points, seed=seed, wait=wait,
     )
-    result = explain_consistency(resolved_config(ConsistencyConfig, ctx, config, values))
+    with RichReporter() as reporter:
+        result = explain_consistency(resolved_config(ConsistencyConfig, ctx, config, values), reporter)
     matrix = result.summary["spearman_matrix"]
     table = Table(title=f"Spearman's ρ of {result.summary['measure']} between {result.summary['between']}")
     table.add_column("")
@@ -126,13 +132,15 @@ def examples_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the attack's random start.")] = 0,
     device: Device = None,
     data_dir: DataDir = None,
+    wait: Wait = False,
 ) -> None:
     """The lowest- and highest-quality training examples per class beside their PGD counterparts (Fig. 3a)."""
     values = dict(
         profile=profile, checkpoint=checkpoint, out_dir=out_dir, per_class=per_class, eps=eps, steps=steps,
-        classes=classes, seed=seed, device=device, data_dir=data_dir,
+        classes=classes, seed=seed, device=device, data_dir=data_dir, wait=wait,
     )
-    result = explain_examples(resolved_config(ExamplesConfig, ctx, config, values))
+    with RichReporter() as reporter:
+        result = explain_examples(resolved_config(ExamplesConfig, ctx, config, values), reporter)
     summary = result.summary
     names = summary["class_names"]
     attack = summary["attack"]
@@ -195,12 +203,13 @@ def finetune_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fine-tuning and the evaluation.")] = 0,
     device: Device = None,
     data_dir: DataDir = None,
+    wait: Wait = False,
 ) -> None:
     """Targeted class-pair adversarial fine-tuning on all data versus the high-quality subset (appendix G.1/G.2)."""
     values = dict(
         checkpoint=checkpoint, pairs=pairs, profile=profile, out_dir=out_dir, remove_lowest=remove_lowest,
         epochs=epochs, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size, attack=attack,
-        n_examples=n_examples, seed=seed, device=device, data_dir=data_dir,
+        n_examples=n_examples, seed=seed, device=device, data_dir=data_dir, wait=wait,
     )
     cfg = resolved_config(FinetuneConfig, ctx, config, values)
     with RichReporter() as reporter:
@@ -276,13 +285,14 @@ def competing_command(
     ] = None,
     device: Device = None,
     data_dir: DataDir = None,
+    wait: Wait = False,
 ) -> None:
     """The per-class overestimation gap after adding low-quality examples of competing classes (appendix G.3)."""
     values = dict(
         profile=profile, classes=classes, out_dir=out_dir, core_fraction=core_fraction, added_fraction=added_fraction,
         controls=controls, attacks=attacks, n_examples=n_examples, model=model, method=method, epochs=epochs,
         milestones=milestones, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size,
-        eval_examples=eval_examples, seed=seed, device=device, data_dir=data_dir,
+        eval_examples=eval_examples, seed=seed, device=device, data_dir=data_dir, wait=wait,
     )
     cfg = resolved_config(CompetingConfig, ctx, config, values)
     with RichReporter() as reporter:
