@@ -327,3 +327,40 @@ def test_debug_shows_the_traceback(inside: Path):
     done = advq("--debug", *BASE["train"], "--eps", "8/0")
     assert done.returncode == 1
     assert "Traceback" in done.stderr and "AdvqError: Malformed --eps '8/0'" in done.stderr
+
+
+# -- sizes bounded by the data, not refused -------------------------------------------------------
+
+
+class Notes:
+    """A reporter that keeps the notes it is given."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def start(self, key: str, description: str, total: int) -> None: ...
+
+    def advance(self, key: str, n: int = 1, **fields) -> None: ...
+
+    def finish(self, key: str) -> None: ...
+
+    def info(self, message: str) -> None:
+        self.notes.append(message)
+
+
+def test_examples_per_class_is_lowered_to_what_the_smallest_class_gives_and_says_so(world: Path):
+    from advq_cli.datasets import get_dataset
+    from advq_cli.explaining import ExamplesConfig
+    from advq_cli.explaining.examples import fitted_per_class
+    from advq_cli.explaining.profiles import read_profile
+
+    profile = read_profile(world / "p.h5")
+    labels = get_dataset("digits").train_labels.numpy()
+    smallest = min(int(np.count_nonzero(labels == c)) for c in (3, 5))
+    notes = Notes()
+    config = fitted_per_class(ExamplesConfig(profile=world / "p.h5", per_class=200), profile, labels, [3, 5], notes)
+    assert config.per_class == smallest // 2
+    assert notes.notes == [f"--per-class 200 is more than the smallest chosen class can give to each side "
+                           f"({smallest} ranked examples): showing {smallest // 2} per class."]
+    kept = ExamplesConfig(profile=world / "p.h5", per_class=4)
+    assert fitted_per_class(kept, profile, labels, [3, 5], notes) is kept and len(notes.notes) == 1
