@@ -25,7 +25,7 @@ from advq_cli.explaining.profiles import read_profile
 from advq_cli.locking import lock_path
 
 from test_reliability import ENV, paused_in_epoch_2
-from test_reliability_inputs import BASE, TRAINING, make_world, replaced, snapshot
+from test_reliability_inputs import BASE, TRAINING, inside, replaced, snapshot, world  # noqa: F401 (fixtures)
 
 ADVQ = [sys.executable, "-m", "advq_cli"]
 
@@ -38,21 +38,6 @@ with exclusive(sys.argv[1]):
     time.sleep(float(sys.argv[3]))
 """
 """Holds the lock of ``argv[1]`` for ``argv[3]`` seconds, touching ``argv[2]`` once it holds it."""
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Path:
-    w = tmp_path_factory.mktemp("writers")
-    make_world(w)
-    return w
-
-
-@pytest.fixture
-def inside(world: Path, tmp_path: Path, monkeypatch) -> Path:
-    here = tmp_path / "w"
-    shutil.copytree(world, here)
-    monkeypatch.chdir(here)
-    return here
 
 
 def holder(target: Path, seconds: float = 600) -> subprocess.Popen:
