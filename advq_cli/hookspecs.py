@@ -31,6 +31,12 @@ def advq_register_datasets(register: Register) -> None:
     ``register("my-data", load_my_data, description="…")`` where
     ``load_my_data(data_dir: Path | None, download: bool) -> advq_cli.datasets.DatasetBundle``
     returns uint8 train/test images (N, C, H, W) with labels in canonical order.
+
+    A name ending in ``:`` registers a scheme: ``register("imagefolder:", load_folder)``
+    makes ``--dataset imagefolder:PATH?key=value`` call
+    ``load_folder(spec: advq_cli.datasets.DatasetSpec, data_dir, download)`` with the
+    parsed ``spec.location`` and ``spec.options``; the bundle's ``name`` must be a
+    canonical name that loads the same data again (later commands reload it by that name).
     """
 
 

@@ -9,13 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..explaining import (
-    ConsistencyConfig, CorrelationsConfig, ExamplesConfig, ExplainResult, explain_consistency, explain_correlations,
-    explain_examples,
-)
-from ..explaining.competing import CompetingConfig, explain_competing
-from ..explaining.finetune import FinetuneConfig, explain_finetune
-from ..explaining.sweep import explain_sweep
+from .. import explaining  # its names import their modules (and PyTorch) on first use, not at `--help`
 from ..explaining.report import number
 from .common import RichReporter
 from .common import Wait, console, handle_errors, resolved_config
@@ -61,7 +55,7 @@ def correlations_command(
         profile=profile, out_dir=out_dir, measures=measures, bins=bins, max_points=max_points, seed=seed, wait=wait
     )
     with RichReporter() as reporter:
-        result = explain_correlations(resolved_config(CorrelationsConfig, ctx, config, values), reporter)
+        result = explaining.explain_correlations(resolved_config(explaining.CorrelationsConfig, ctx, config, values), reporter)
     table = Table(title=f"Spearman's ρ with the problem rank ({result.summary['n_examples']} examples)")
     for column in ("measure", "ρ", "examples"):
         table.add_column(column, justify="left" if column == "measure" else "right")
@@ -96,7 +90,7 @@ def consistency_command(
         max_points=max_points, seed=seed, wait=wait,
     )
     with RichReporter() as reporter:
-        result = explain_consistency(resolved_config(ConsistencyConfig, ctx, config, values), reporter)
+        result = explaining.explain_consistency(resolved_config(explaining.ConsistencyConfig, ctx, config, values), reporter)
     matrix = result.summary["spearman_matrix"]
     table = Table(title=f"Spearman's ρ of {result.summary['measure']} between {result.summary['between']}")
     table.add_column("")
@@ -140,7 +134,7 @@ def examples_command(
         classes=classes, seed=seed, device=device, data_dir=data_dir, wait=wait,
     )
     with RichReporter() as reporter:
-        result = explain_examples(resolved_config(ExamplesConfig, ctx, config, values), reporter)
+        result = explaining.explain_examples(resolved_config(explaining.ExamplesConfig, ctx, config, values), reporter)
     summary = result.summary
     names = summary["class_names"]
     attack = summary["attack"]
@@ -211,9 +205,9 @@ def finetune_command(
         epochs=epochs, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size, attack=attack,
         n_examples=n_examples, seed=seed, device=device, data_dir=data_dir, wait=wait,
     )
-    cfg = resolved_config(FinetuneConfig, ctx, config, values)
+    cfg = resolved_config(explaining.FinetuneConfig, ctx, config, values)
     with RichReporter() as reporter:
-        result = explain_finetune(cfg, reporter)
+        result = explaining.explain_finetune(cfg, reporter)
     summary = result.summary
     table = Table(title=f"Target class accuracy: before → after fine-tuning (robust: {summary['evaluation']['attack']})")
     for column in ("pair", "data", "clean", "robust"):
@@ -294,9 +288,9 @@ def competing_command(
         milestones=milestones, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size,
         eval_examples=eval_examples, seed=seed, device=device, data_dir=data_dir, wait=wait,
     )
-    cfg = resolved_config(CompetingConfig, ctx, config, values)
+    cfg = resolved_config(explaining.CompetingConfig, ctx, config, values)
     with RichReporter() as reporter:
-        result = explain_competing(cfg, reporter)
+        result = explaining.explain_competing(cfg, reporter)
     summary = result.summary
     first, second = summary["attacks"]
     table = Table(title=f"Overestimation gap ({first} − {second}) per training set")
@@ -334,14 +328,17 @@ def sweep_command(
     n_examples: NExamples = None,
     **options: Any,
 ) -> None:
-    """Lowest-quality versus random removal at several fractions: best and last robust accuracy, clean accuracy
-    and the PGD-10 − AutoAttack gap, each over seeds (Fig. 8/9). Training options default to the profile's."""
+    """Lowest-quality versus random removal at several fractions, each over seeds (Fig. 8/9).
+
+    Reports best and last robust accuracy, clean accuracy and the PGD-10 − AutoAttack gap.
+    Training options default to the profile's.
+    """
     values = dict(
         profile=profile, out_dir=out_dir, fractions=fractions, repeats=repeats, attacks=attacks, n_examples=n_examples,
         **options,
     )
     with RichReporter() as reporter:
-        result = explain_sweep(resolved_sweep_config(ctx, config, values), reporter)
+        result = explaining.explain_sweep(resolved_sweep_config(ctx, config, values), reporter)
     metrics, summary = result.summary["metrics"], result.summary
     table = Table(title=f"Mean over {len(summary['seeds'])} seed(s): lowest quality removed / removed at random")
     table.add_column("fraction removed")
@@ -356,6 +353,6 @@ def sweep_command(
     print_files(result)
 
 
-def print_files(result: ExplainResult) -> None:
+def print_files(result: explaining.ExplainResult) -> None:
     for path in result.files:
         console.print(f"Wrote {path}", highlight=False)

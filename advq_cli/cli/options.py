@@ -36,8 +36,10 @@ def _eps_text(value: float) -> str:
 
 
 SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
-    "dataset": (str, _opt(D.dataset, "--dataset", help="Dataset plugin name (see `advq plugins`).", panel=DATA)),
+    "dataset": (str, _opt(D.dataset, "--dataset", help="Dataset plugin name (see `advq plugins`), or imagefolder:PATH, npz:FILE, hf:NAME_OR_PATH.", panel=DATA)),
     "data_dir": (Optional[str], _opt(None, "--data-dir", help="Where the dataset's files are.", panel=DATA)),
+    "image_size": (Optional[str], _opt(None, "--image-size", help="Resize your own images (imagefolder:, npz:, hf:) to H or H,W pixels (bilinear).", panel=DATA)),
+    "channels": (Optional[int], _opt(None, "--channels", help="Convert your own images to 1 (greyscale) or 3 (RGB) channels.", panel=DATA)),
     "download": (bool, _opt(D.download, "--download", help="Download the dataset if missing.", panel=DATA)),
     "subset": (Optional[str], _opt(None, "--subset", help="Train on FILE.npy or FILE.h5:NAME only.", panel=DATA)),
     "model": (str, _opt(D.model, "--model", help="Model plugin name.", panel=DATA)),

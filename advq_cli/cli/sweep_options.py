@@ -12,7 +12,7 @@ from typing import Annotated, Any, get_args
 import typer
 
 from ..config import load_config_file
-from ..explaining.sweep import SET_BY_SWEEP, SweepConfig, resolve_sweep_config
+from ..explaining.sweep_config import SET_BY_SWEEP, SweepConfig, resolve_sweep_config
 from .common import typed_on_command_line
 from .options import SHARED, with_training_options
 

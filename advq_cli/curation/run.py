@@ -13,10 +13,10 @@ import numpy as np
 
 from ..config import to_plain
 from ..datasets import DatasetBundle, get_dataset
+from ..datasets.spec import same_dataset
 from ..errors import AdvqError, FingerprintMismatchError
 from ..locking import exclusive
 from ..progress import NullReporter, Reporter
-from ..registry import normalise_name
 from . import rules
 from .config import CurateConfig
 from .export import check_export_dir, export_set, exporter_entries
@@ -88,7 +88,7 @@ def load_ranking(config: CurateConfig) -> tuple[DatasetBundle, Ranking]:
         return bundle, read_npy_ranking(config.from_npy, bundle)
     profile: Path = config.profile  # type: ignore[assignment]
     dataset = file_dataset(profile)
-    if config.dataset is not None and normalise_name(config.dataset) != normalise_name(dataset):
+    if config.dataset is not None and not same_dataset(config.dataset, dataset, config.data_dir):
         raise FingerprintMismatchError(f"{profile} was made for dataset '{dataset}', not '{config.dataset}'.")
     bundle = get_dataset(dataset, config.data_dir)
     return bundle, read_profile_ranking(profile, config.rank, config.higher_is_worse, bundle)

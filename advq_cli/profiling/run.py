@@ -252,7 +252,7 @@ def _profile_run(job: RunJob, bundle: DatasetBundle, reporter: Reporter) -> None
         run.save(run_dir)
         epoch_end("profile", run, out)
         reporter.advance(
-            "epochs", 1, epoch=f"{stats.epoch}/{epochs}", robust_acc=stats.train_robust_acc,
+            "epochs", 1, robust_acc=stats.train_robust_acc,
             s_per_epoch=f"{stats.seconds:.1f}",
         )
     reporter.finish("epochs")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import parse_eps, parse_int_list
+from ..datasets.spec import configured_dataset_name
 from ..threat import Threat
 
 
@@ -26,10 +27,17 @@ def _eps_field(default: float) -> Any:
 
 @dataclass
 class TrainConfig:
-    """Defaults are the paper's settings (appendix F): PreAct ResNet-18, PGD-10 at 8/255."""
+    """Defaults are the paper's settings (appendix F): PreAct ResNet-18, PGD-10 at 8/255.
+
+    ``image_size`` and ``channels`` are folded into a ``scheme:`` dataset's name as its
+    options (``imagefolder:PATH?image-size=32``) and its path is made absolute, so every
+    later command reads the stored name back from any folder.
+    """
 
     dataset: str = "cifar10"
     data_dir: str | None = None
+    image_size: str | None = None
+    channels: int | None = None
     download: bool = False
     model: str = "preact-resnet18"
     depth: int | None = None
@@ -64,6 +72,9 @@ class TrainConfig:
     """Wait for another process writing ``out`` to finish, instead of stopping (``locking``)."""
 
     def __post_init__(self) -> None:
+        self.dataset = configured_dataset_name(
+            self.dataset, self.data_dir, image_size=self.image_size, channels=self.channels
+        )
         for name in ("epochs", "batch_size", "steps", "depth", "width"):
             value = getattr(self, name)
             if value is not None and value < 1:

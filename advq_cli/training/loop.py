@@ -25,6 +25,7 @@ from ..attacks.pgd import PGD
 from ..checkpoint import dataset_spec, model_spec, read_checkpoint, save_checkpoint
 from ..config import to_plain, to_yaml
 from ..datasets import DatasetBundle, get_dataset
+from ..devices import to_device
 from ..errors import AdvqError
 from ..events import epoch_end
 from ..locking import exclusive
@@ -93,12 +94,11 @@ class TrainingRun:
             indices = np.arange(b.n_train, dtype=np.int64)
         self.train_indices = indices
         index = torch.from_numpy(indices)
-        self.global_index = index.to(self.device)
-        self.images = b.train_images[index].to(self.device)
-        self.labels = b.train_labels[index].to(self.device)
         n_eval = b.test_images.shape[0] if config.eval_examples is None else min(config.eval_examples, len(b.test_images))
-        self.eval_images = b.test_images[:n_eval].to(self.device)
-        self.eval_labels = b.test_labels[:n_eval].to(self.device)
+        self.global_index, self.images, self.labels, self.eval_images, self.eval_labels = to_device(
+            [index, b.train_images[index], b.train_labels[index], b.test_images[:n_eval], b.test_labels[:n_eval]],
+            self.device, f"The images of '{b.name}' (uint8, {len(index)} train + {n_eval} test)",
+        )
 
         torch.manual_seed(config.seed)
         self.model_spec = model_spec(config.model, config.model_kwargs(), b)
