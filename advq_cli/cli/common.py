@@ -37,6 +37,8 @@ def set_quiet(quiet: bool) -> None:
     console.quiet = quiet
 
 
+WAIT_HELP = "If another advq process is writing the same output, wait for it instead of stopping."
+Wait = Annotated[bool, typer.Option("--wait", help=WAIT_HELP)]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout instead of tables.")]
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from .. import curation  # its names import their modules (and PyTorch) on first use, not at `--help`
 from ..errors import AdvqError
-from .common import JsonOutput, RichReporter, typed_on_command_line, console, handle_errors, print_json, resolved_config
+from .common import JsonOutput, RichReporter, Wait, typed_on_command_line, console, handle_errors, print_json, resolved_config
 from .options import CONFIG_FILE
 
 SOURCE, RULES, OUTPUT = "Source of ranks", "Rules", "Output"
@@ -43,6 +43,7 @@ def curate_command(
     overwrite: Annotated[bool, _opt("--overwrite", help="Replace sets and exports of the same name.", panel=OUTPUT)] = False,
     export: Annotated[Optional[str], _opt("--export", help="Also export every set made: npy, imagefolder, hdf5 (comma-separated) or a plugin.", panel=OUTPUT)] = None,
     export_dir: Annotated[Optional[Path], _opt("--export-dir", help="Folder for --export.", panel=OUTPUT)] = None,
+    wait: Wait = False,
     list_file: Annotated[Optional[Path], _opt("--list", help="Show the sets stored in this file and exit.", panel=OUTPUT)] = None,
     json_output: JsonOutput = False,
 ) -> None:

@@ -15,7 +15,7 @@ from ..evaluation.config import DEFAULT_ATTACKS
 
 if TYPE_CHECKING:
     import numpy as np
-from .common import JsonOutput, RichReporter, console, handle_errors, print_json, resolved_config
+from .common import JsonOutput, RichReporter, Wait, console, handle_errors, print_json, resolved_config
 from .options import CONFIG_FILE
 
 
@@ -52,6 +52,7 @@ def evaluate_command(
     device: Device = None,
     resume: Resume = False,
     overwrite: Overwrite = False,
+    wait: Wait = False,
     seed: Seed = 0,
     surrogate: Surrogate = None,
     data_dir: DataDir = None,
@@ -60,7 +61,7 @@ def evaluate_command(
     """Robust accuracy of a checkpoint under an attack suite, per example, with the overestimation gap."""
     values = dict(
         checkpoint=checkpoint, attacks=attacks, eps=eps, n_examples=n_examples, batch_size=batch_size,
-        per_class=per_class, out=out, device=device, resume=resume, overwrite=overwrite, seed=seed,
+        per_class=per_class, out=out, device=device, resume=resume, overwrite=overwrite, wait=wait, seed=seed,
         surrogate=surrogate, data_dir=data_dir,
     )
     cfg = resolved_config(evaluation.EvaluateConfig, ctx, config, values)

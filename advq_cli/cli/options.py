@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..training.config import TrainConfig
+from .common import WAIT_HELP
 
 D = TrainConfig()
 TRAINING = "Training"
@@ -58,6 +59,7 @@ SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
     "device": (Optional[str], _opt(None, "--device", help="cpu, cuda, cuda:N (default: cuda when available).", panel=TRAINING)),
     "resume": (bool, _opt(D.resume, "--resume", help="Continue an interrupted run in --out.", panel=TRAINING)),
     "overwrite": (bool, _opt(D.overwrite, "--overwrite", help="Replace a finished run in --out.", panel=TRAINING)),
+    "wait": (bool, _opt(D.wait, "--wait", help=WAIT_HELP, panel=TRAINING)),
     "eps": (str, _opt(_eps_text(D.eps), "--eps", help="Perturbation radius, e.g. 8/255 or 0.0314.", panel=ATTACK)),
     "steps": (int, _opt(D.steps, "--steps", help="PGD iterations.", panel=ATTACK)),
     "step_size": (str, _opt(_eps_text(D.step_size), "--step-size", help="PGD step size, e.g. 2/255.", panel=ATTACK)),

@@ -23,7 +23,7 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
     wrapped = with_training_options(func)
     signature = inspect.signature(wrapped)
     kept = [
-        _profile_default(p) if p.name in SHARED else p
+        _profile_default(p) if p.name in SHARED and p.name != "wait" else p  # --wait is the sweep's own
         for p in signature.parameters.values() if p.name not in SET_BY_SWEEP
     ]
     wrapped.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]

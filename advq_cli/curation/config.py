@@ -53,6 +53,7 @@ class CurateConfig:
     seed: int = 0
     out: Path | None = None
     overwrite: bool = False
+    wait: bool = False
     export: list[str] = field(default_factory=list, metadata={"parse": _names})
     export_dir: Path | None = None
 

@@ -13,13 +13,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 from PIL import Image
 
 from ..datasets import DatasetBundle
 from ..errors import AdvqError
-from ..h5store import stamp
+from ..h5store import stamp, updating
 
 EXPORT_FORMAT = "advq-export"
 
@@ -68,7 +67,7 @@ def class_folder_names(classes: tuple[str, ...]) -> list[str]:
 def export_hdf5(bundle: DatasetBundle, indices: np.ndarray, folder: Path, name: str, manifest: dict[str, Any]) -> None:
     """``<name>.h5``: ``images`` uint8 (M, C, H, W), ``labels`` and the original ``indices`` (int64)."""
     index = np.asarray(indices, dtype=np.int64)
-    with h5py.File(folder / f"{name}.h5", "w") as handle:
+    with updating(folder / f"{name}.h5", new=True) as handle:  # in memory: a full disk is a clear error
         stamp(
             handle, EXPORT_FORMAT, bundle.name, bundle.fingerprint,
             n_train=bundle.n_train, classes=list(bundle.classes), manifest=json.dumps(manifest, sort_keys=True),

@@ -15,6 +15,7 @@ from ..config import to_plain
 from ..datasets import DatasetBundle, get_dataset
 from ..datasets.spec import same_dataset
 from ..errors import AdvqError, FingerprintMismatchError
+from ..locking import exclusive
 from ..progress import NullReporter, Reporter
 from . import rules
 from .config import CurateConfig
@@ -44,8 +45,18 @@ class CurateResult:
 
 
 def curate(config: CurateConfig, reporter: Reporter | None = None) -> CurateResult:
-    """Build the sets the config asks for, store them in ``config.target`` and export them."""
+    """Build the sets the config asks for, store them in ``config.target`` and export them.
+
+    Both outputs stay locked from the first read of the target to the last write, so two
+    curates of one file add their sets one after the other and neither set is lost.
+    """
     reporter = reporter or NullReporter()
+    with exclusive(config.target, config.export_dir, wait=config.wait, reporter=reporter):
+        return _curate_locked(config, reporter)
+
+
+def _curate_locked(config: CurateConfig, reporter: Reporter) -> CurateResult:
+    """``curate`` once this process alone writes the target and the export folder."""
     bundle, ranking = load_ranking(config)
     classes = resolve_classes(config.classes, bundle)
     sets = build_sets(config, ranking, bundle.train_labels.numpy(), classes)

@@ -40,7 +40,7 @@ from ..progress import NullReporter, Reporter
 from ..training import TrainConfig, train
 from ..training.config import RESUMABLE_DIFFERENCES
 from .profiles import Profile, read_profile
-from .report import ExplainResult, finish, output_dir
+from .report import ExplainResult, finish, writing
 from .subruns import RUNS, Evaluation, derived_train_config, run_folder
 from .sweep_config import SweepConfig
 from .sweep_report import FULL, QUALITY, RANDOM, aggregate, draw_metrics, report
@@ -71,44 +71,44 @@ def explain_sweep(config: SweepConfig, reporter: Reporter | None = None) -> Expl
     """Train and evaluate every sub-run (skipping finished ones on --resume), then draw one
     figure per metric and write ``report.md`` and ``summary.json``."""
     reporter = reporter or NullReporter()
-    out_dir = output_dir(config.out_dir, config.profile, COMMAND)
-    check_fresh(out_dir, config.resume)
-    profile = read_profile(config.profile)
-    stored = dict(profile.config)
-    bundle, sets = subsets(config, profile, stored)
-    plan = sub_runs(config, stored, out_dir, sets)
-    evaluation = evaluation_of(config, plan[0].train, bundle)
+    with writing(config.out_dir, config.profile, COMMAND, config.wait, reporter) as out_dir:
+        check_fresh(out_dir, config.resume)
+        profile = read_profile(config.profile)
+        stored = dict(profile.config)
+        bundle, sets = subsets(config, profile, stored)
+        plan = sub_runs(config, stored, out_dir, sets)
+        evaluation = evaluation_of(config, plan[0].train, bundle)
 
-    store_subsets(out_dir / SUBSETS, sets, bundle)
-    reporter.start(COMMAND, "removal sweep", len(plan))
-    results = []
-    for position, sub in enumerate(plan, start=1):
-        reporter.info(f"[{position}/{len(plan)}] {sub.name}: {sub.subset.indices.size} training examples")
-        results.append(run_sub(sub, evaluation, reporter))
-        reporter.advance(COMMAND)
-    reporter.finish(COMMAND)
+        store_subsets(out_dir / SUBSETS, sets, bundle)
+        reporter.start(COMMAND, "removal sweep", len(plan))
+        results = []
+        for position, sub in enumerate(plan, start=1):
+            reporter.info(f"[{position}/{len(plan)}] {sub.name}: {sub.subset.indices.size} training examples")
+            results.append(run_sub(sub, evaluation, reporter))
+            reporter.advance(COMMAND)
+        reporter.finish(COMMAND)
 
-    train_cfg = plan[0].train
-    metrics = aggregate(results, config.fractions, config.seeds)
-    setup = {
-        "dataset": profile.dataset, "model": train_cfg.model, "method": train_cfg.method, "eps": train_cfg.eps,
-        "epochs": train_cfg.epochs, "seeds": config.seeds, "attacks": config.attacks,
-        "n_examples": results[0]["best"]["n_examples"],
-    }
-    drawn = draw_metrics(out_dir, metrics, config.fractions, setup)
-    summary = {
-        "source": profile.path.resolve(),
-        **setup,
-        "fractions": config.fractions,
-        "training": {k: v for k, v in to_plain(train_cfg).items() if k not in ("subset", "seed", "out", "resume")},
-        "attack_options": config.attack_options,
-        "robust_accuracy": "worst case over the attacks: correct on the clean input and under every attack",
-        "subsets": {"file": (out_dir / SUBSETS).resolve(), "sizes": {s.name: int(s.indices.size) for s in sets}},
-        "runs": results,
-        "metrics": metrics,
-        "figures": list(drawn),
-    }
-    return finish(COMMAND, out_dir, summary, report(profile, summary, list(drawn)), drawn)
+        train_cfg = plan[0].train
+        metrics = aggregate(results, config.fractions, config.seeds)
+        setup = {
+            "dataset": profile.dataset, "model": train_cfg.model, "method": train_cfg.method, "eps": train_cfg.eps,
+            "epochs": train_cfg.epochs, "seeds": config.seeds, "attacks": config.attacks,
+            "n_examples": results[0]["best"]["n_examples"],
+        }
+        drawn = draw_metrics(out_dir, metrics, config.fractions, setup)
+        summary = {
+            "source": profile.path.resolve(),
+            **setup,
+            "fractions": config.fractions,
+            "training": {k: v for k, v in to_plain(train_cfg).items() if k not in ("subset", "seed", "out", "resume")},
+            "attack_options": config.attack_options,
+            "robust_accuracy": "worst case over the attacks: correct on the clean input and under every attack",
+            "subsets": {"file": (out_dir / SUBSETS).resolve(), "sizes": {s.name: int(s.indices.size) for s in sets}},
+            "runs": results,
+            "metrics": metrics,
+            "figures": list(drawn),
+        }
+        return finish(COMMAND, out_dir, summary, report(profile, summary, list(drawn)), drawn)
 
 
 def check_fresh(out_dir: Path, resume: bool) -> None:

@@ -47,6 +47,7 @@ class SweepConfig:
     attack_options: dict[str, Any] = field(default_factory=dict)
     resume: bool = False
     train: dict[str, Any] = field(default_factory=dict)
+    wait: bool = False
 
     def __post_init__(self) -> None:
         self.profile = Path(self.profile)
