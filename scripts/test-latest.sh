@@ -20,6 +20,7 @@ python3 -m venv "$venv"
 "$venv/bin/pip" install -q --upgrade pip
 "$venv/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
 "$venv/bin/pip" install -q -e '.[test,ray]'
+"$venv/bin/pip" install -q --no-deps torchattacks   # the [reference] extra; see pyproject.toml
 "$venv/bin/pip" install -q --no-deps -e plugins/advq-example-plugin
 "$venv/bin/pip" freeze --exclude-editable | grep -v '^pip==' >"$venv/freeze.txt"
 echo "== the newest versions it got (in $venv/freeze.txt):"

@@ -7,5 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install -q -c constraints.txt -e '.[test,ray]'
+.venv/bin/pip install -q -c constraints.txt --no-deps torchattacks   # the [reference] extra; see pyproject.toml
 .venv/bin/pip install -q -c constraints.txt --no-deps -e plugins/advq-example-plugin
 exec .venv/bin/python -m pytest "$@"
