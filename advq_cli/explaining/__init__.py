@@ -7,6 +7,7 @@ with their adversarial counterparts). The appendix-G experiments train and evalu
 their own sub-runs: ``explain_finetune`` (targeted class-pair adversarial fine-tuning)
 and ``explain_competing`` (the overestimation gap from competing classes); ``explain_sweep``
 (the removal sweep: lowest-quality versus random removal at several fractions).
+``explain_report`` gathers a profile into one self-contained HTML page.
 """
 
 from .competing import CompetingConfig, explain_competing
@@ -14,11 +15,12 @@ from .consistency import ConsistencyConfig, explain_consistency
 from .correlations import CorrelationsConfig, explain_correlations
 from .examples import ExamplesConfig, explain_examples
 from .finetune import FinetuneConfig, explain_finetune
+from .html_report import ReportConfig, ReportResult, explain_report
 from .report import ExplainResult
 from .sweep import SweepConfig, explain_sweep, resolve_sweep_config
 
 __all__ = [
     "CompetingConfig", "ConsistencyConfig", "CorrelationsConfig", "ExamplesConfig", "ExplainResult",
     "FinetuneConfig", "explain_competing", "explain_consistency", "explain_correlations", "explain_examples",
-    "explain_finetune", "SweepConfig", "explain_sweep", "resolve_sweep_config",
+    "explain_finetune", "ReportConfig", "ReportResult", "explain_report", "SweepConfig", "explain_sweep", "resolve_sweep_config",
 ]
