@@ -41,14 +41,14 @@ BROWSER_ARGS = [
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A digits profile of two runs holding two curated subsets, and the evaluation of a model
-    trained on one of them (about 20 s)."""
+    trained on one of them (about 20 s on one free core)."""
     folder = tmp_path_factory.mktemp("report")
     path = folder / "digits.h5"
-    profile(ProfileConfig(out=path, seed=0, epochs=4, repeats=2, eval_examples=100, min_perturbation_max=16 / 255, **TRAIN))
+    profile(ProfileConfig(out=path, seed=0, epochs=4, repeats=2, eval_examples=0, min_perturbation_max=16 / 255, **TRAIN))
     curate(CurateConfig(profile=path, remove_lowest=0.2, name="best80", baseline="random"))
-    run = train(TrainConfig(**TRAIN, epochs=2, seed=0, subset=f"{path}:best80", eval_examples=0, out=folder / "best80"))
+    run = train(TrainConfig(**TRAIN, epochs=1, seed=0, subset=f"{path}:best80", eval_examples=0, out=folder / "best80"))
     evaluation = evaluate(EvaluateConfig(
-        checkpoint=run.out / "best.pt", attacks=["pgd-10", "autoattack"], n_examples=40, device="cpu",
+        checkpoint=run.out / "best.pt", attacks=["pgd-10", "autoattack"], n_examples=20, device="cpu",
         out=folder / "best80-evaluation.h5",
     )).out
     return {"profile": path, "checkpoint": folder / "digits.h5.runs" / "seed-0" / "best.pt", "evaluation": evaluation}
@@ -142,7 +142,7 @@ def test_the_page_holds_the_profile(report, stored: dict[str, Path]) -> None:
         accuracy = {name: g.attrs["accuracy"] for name, g in handle["attacks"].items()}
         clean = handle["clean"].attrs["accuracy"]
     (row,) = data["evaluations"]
-    assert row["trained_on"] == "best80" and row["n_examples"] == 40 and row["clean"] == pytest.approx(clean)
+    assert row["trained_on"] == "best80" and row["n_examples"] == 20 and row["clean"] == pytest.approx(clean)
     assert row["attacks"] == pytest.approx(accuracy)
     assert row["gap"] == pytest.approx(accuracy["pgd-10"] - accuracy["autoattack"])
 
@@ -319,3 +319,18 @@ def test_the_page_in_headless_chromium(report, tmp_path: Path) -> None:
     with Image.open(tmp_path / "report.png") as shot:
         assert shot.width == 1400 and shot.height > 2000
     print(f"screenshots: {tmp_path / 'report-map.png'}, {tmp_path / 'report.png'}")
+
+
+def test_the_size_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "report_size.py"
+    out = tmp_path / "page.html"
+    done = subprocess.run(
+        [sys.executable, str(script), "--n", "400", "--runs", "2", "--epochs", "3", "--max-points", "100",
+         "--per-class", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = embedded(out)
+    assert len(data["map"]["rows"]) == 100 and data["summary"]["n_train"] == 400 and len(data["agreement"]["labels"]) == 2
+    assert f"report: {out.stat().st_size / 1e6:.1f} MB" in done.stdout
+    assert f"{len(data['examples']['image'])} pictures" in done.stdout
