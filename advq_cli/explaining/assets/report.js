@@ -156,7 +156,7 @@
       ? `Download the ${state.selected.length} selected indices (.npy)`
       : "Select points (box or lasso) to export their indices";
     document.getElementById("selection-note").textContent = state.selected.length
-      ? "int64 indices in the dataset's canonical training order: `advq train --subset FILE.npy` reads them." : "";
+      ? "int64 indices in the dataset's canonical training order, which advq train --subset FILE.npy reads." : "";
   }
 
   function npy(indices) {
