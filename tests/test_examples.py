@@ -61,8 +61,9 @@ def resolved(path: Path) -> Any:
     """The file through its command's config class, with the values the command line always gives."""
     values = load_config_file(path)
     given: dict[str, Any] = {}
-    if command_of(path) == "curate" and "profile" not in values:
-        given["profile"] = "profile.h5"
+    if command_of(path) == "curate":  # the profile it names is made by an earlier step; resolving checks it exists
+        assert str(values.get("profile", "profile.h5")).endswith(".h5")
+        given["profile"] = Path(__file__)
     if command_of(path) == "evaluate":
         given["checkpoint"] = "best.pt"
     return resolve(COMMANDS[command_of(path)], values, given)

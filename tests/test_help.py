@@ -66,3 +66,57 @@ def test_plugins_table_keeps_names_whole_at_80_columns() -> None:
     for kind in KINDS:
         for entry in registry(kind).entries():
             assert entry.name in cells
+
+
+HEAVY = ("torch", "torchvision", "h5py", "matplotlib", "scipy", "sklearn")
+IMPORTS_AFTER = """
+import sys
+from advq_cli.cli import main
+sys.argv = ["advq", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print("heavy:", ",".join(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("words", [("--help",), ("--version",), *((*w, "--help") for w in COMMANDS)],
+                         ids=" ".join)
+def test_help_and_version_answer_without_pytorch(words: tuple[str, ...]) -> None:
+    """PyTorch takes seconds to import: the commands import it where their work starts."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", IMPORTS_AFTER.format(heavy=HEAVY), *words],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "heavy: "
+
+
+def test_shell_completion_answers_without_pytorch() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_ADVQ_COMPLETE": "complete_bash", "COMP_CWORD": "2", "COMP_WORDS": "advq train --ep"}
+    done = subprocess.run([sys.executable, "-c", IMPORTS_AFTER.format(heavy=HEAVY)], capture_output=True,
+                          text=True, timeout=120, env=env)
+    *completions, last = done.stdout.split()
+    assert "--epochs" in completions and all(c.startswith("--ep") for c in completions) and last == "heavy:"
+
+
+def test_the_executable_settles_the_process_once_work_starts() -> None:
+    """What `--help` skips still happens for a command that works: threads capped, imports frozen."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import gc, sys, torch\nfrom advq_cli.cli import main\nfrom advq_cli.threads import usable_cores\n"
+              "torch.set_num_threads(usable_cores() + 3)\nsys.argv = ['advq', 'plugins', '--json']\n"
+              "try:\n    main()\nexcept SystemExit:\n    pass\n"
+              "print(torch.get_num_threads() == usable_cores(), gc.get_freeze_count() > 0)")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "True True"

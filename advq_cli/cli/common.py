@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import json
 import math
 import os
@@ -21,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..config import load_config_file, resolve
 from ..errors import AdvqError
+from ..threads import configure_cpu_threads
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C")
@@ -35,6 +37,8 @@ def set_quiet(quiet: bool) -> None:
     console.quiet = quiet
 
 
+WAIT_HELP = "If another advq process is writing the same output, wait for it instead of stopping."
+Wait = Annotated[bool, typer.Option("--wait", help=WAIT_HELP)]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout instead of tables.")]
 
 
@@ -64,12 +68,36 @@ def debug_enabled() -> bool:
     return bool(os.environ.get("ADVQ_DEBUG"))
 
 
+_settle_pending = False
+
+
+def settle_process_when_work_starts() -> None:
+    """For the `advq` executable alone: ``settle_process`` runs when a command's work starts.
+
+    Not at start-up, since help, `--version` and completion need neither PyTorch nor its threads.
+    """
+    global _settle_pending
+    _settle_pending = True
+
+
+def settle_process() -> None:
+    """PyTorch's threads capped at the usable cores; then the garbage collector stops re-scanning
+    what is imported by now (PyTorch above all), which lives until exit anyway: otherwise its lazy
+    imports during a run spend about half a second in collections that free nothing."""
+    global _settle_pending
+    if _settle_pending:
+        _settle_pending = False
+        configure_cpu_threads()
+        gc.freeze()
+
+
 def handle_errors(func: F) -> F:
     """Turn the library's user errors into one line on stderr and exit status 2."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            settle_process()
             return func(*args, **kwargs)
         except AdvqError as exc:
             if debug_enabled():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from ..events import listeners
 from ..plugins import DEFAULT_PLUGINS, KINDS, registry
 from .common import JsonOutput, console, handle_errors, print_json
 
@@ -12,6 +11,8 @@ from .common import JsonOutput, console, handle_errors, print_json
 @handle_errors
 def plugins_command(json_output: JsonOutput = False) -> None:
     """List every installed plugin and what it registers (and which plugins listen to training epochs)."""
+    from ..events import listeners
+
     rows = [
         {"kind": singular, "name": entry.name, "plugin": entry.plugin, "description": entry.description}
         for kind, singular in KINDS.items()

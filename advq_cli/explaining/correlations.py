@@ -12,9 +12,10 @@ import numpy as np
 from ..config import parse_name_list
 from ..errors import AdvqError
 from ..profiling.store import PROBLEM_RANK
+from ..progress import Reporter
 from .figures import Drawn, errorbars_of, new_figure, points_of, save
 from .profiles import Profile, read_profile
-from .report import ExplainResult, finish, markdown_table, number, output_dir
+from .report import ExplainResult, finish, markdown_table, number, writing
 from .stats import Bins, bin_by_rank, sample, spearman
 
 COMMAND = "correlations"
@@ -46,6 +47,7 @@ class CorrelationsConfig:
     bins: int = 20
     max_points: int = 5000
     seed: int = 0
+    wait: bool = False
 
     def __post_init__(self) -> None:
         self.profile = Path(self.profile)
@@ -68,32 +70,35 @@ class MeasureCorrelation:
     """Smallest and largest value of the measure: a spread drawn beyond them would show values that do not occur."""
 
 
-def explain_correlations(config: CorrelationsConfig) -> ExplainResult:
+def explain_correlations(config: CorrelationsConfig, reporter: Reporter | None = None) -> ExplainResult:
     """Spearman's rho of every measure with the problem rank, a figure per measure and an overview."""
-    out_dir = output_dir(config.out_dir, config.profile, COMMAND)
-    profile = read_profile(config.profile)
-    names = [profile.measure(m) for m in config.measures] if config.measures else sorted(profile.quality)
-    results = [correlate(profile, name, config) for name in dict.fromkeys(names) if name != PROBLEM_RANK]
-    if not results:
-        raise AdvqError(f"{profile.path} has no measure to set against the problem rank (asked for: {', '.join(names)}).")
+    with writing(config.out_dir, config.profile, COMMAND, config.wait, reporter) as out_dir:
+        profile = read_profile(config.profile)
+        names = [profile.measure(m) for m in config.measures] if config.measures else sorted(profile.quality)
+        ranked = int(np.isfinite(profile.rank).sum())
+        if config.bins > ranked:
+            raise AdvqError(f"--bins {config.bins} is more than the {ranked} examples {profile.path} ranks: give at most {ranked}.")
+        results = [correlate(profile, name, config) for name in dict.fromkeys(names) if name != PROBLEM_RANK]
+        if not results:
+            raise AdvqError(f"{profile.path} has no measure to set against the problem rank (asked for: {', '.join(names)}).")
 
-    drawn = {f"{COMMAND}-{r.name}.png": draw_measure(out_dir / f"{COMMAND}-{r.name}.png", r, profile) for r in results}
-    drawn[f"{COMMAND}-overview.png"] = draw_overview(out_dir / f"{COMMAND}-overview.png", results, profile)
-    summary = {
-        "source": profile.path.resolve(),
-        "dataset": profile.dataset,
-        "runs": profile.runs,
-        "n_examples": int(np.isfinite(profile.rank).sum()),
-        "spearman": {r.name: r.rho for r in results},
-        "n_finite": {r.name: r.n for r in results},
-        "bins": {
-            r.name: {"edges": r.bins.edges, "count": r.bins.count, "mean": r.bins.mean, "std": r.bins.std}
-            for r in results
-        },
-        "scatter": {"max_points": config.max_points, "seed": config.seed},
-        "figures": list(drawn),
-    }
-    return finish(COMMAND, out_dir, summary, report(profile, results, list(drawn)), drawn)
+        drawn = {f"{COMMAND}-{r.name}.png": draw_measure(out_dir / f"{COMMAND}-{r.name}.png", r, profile) for r in results}
+        drawn[f"{COMMAND}-overview.png"] = draw_overview(out_dir / f"{COMMAND}-overview.png", results, profile)
+        summary = {
+            "source": profile.path.resolve(),
+            "dataset": profile.dataset,
+            "runs": profile.runs,
+            "n_examples": int(np.isfinite(profile.rank).sum()),
+            "spearman": {r.name: r.rho for r in results},
+            "n_finite": {r.name: r.n for r in results},
+            "bins": {
+                r.name: {"edges": r.bins.edges, "count": r.bins.count, "mean": r.bins.mean, "std": r.bins.std}
+                for r in results
+            },
+            "scatter": {"max_points": config.max_points, "seed": config.seed},
+            "figures": list(drawn),
+        }
+        return finish(COMMAND, out_dir, summary, report(profile, results, list(drawn)), drawn)
 
 
 def correlate(profile: Profile, name: str, config: CorrelationsConfig) -> MeasureCorrelation:
