@@ -23,11 +23,12 @@ from typer.testing import CliRunner
 from advq_cli.cli import app
 from advq_cli.curation import CurateConfig, curate
 from advq_cli.datasets import get_dataset
-from advq_cli.errors import AdvqError, FingerprintMismatchError
+from advq_cli.errors import AdvqError, FingerprintMismatchError, OutputLockedError
 from advq_cli.evaluation import EvaluateConfig, evaluate
 from advq_cli.explaining.html_report import ReportConfig, explain_report
 from advq_cli.explaining.page_data import MAX_DRAWS, agreement_growth, disjoint_splits
 from advq_cli.explaining.stats import sample
+from advq_cli.locking import exclusive
 from advq_cli.profiling import ProfileConfig, profile
 from advq_cli.training import TrainConfig, train
 
@@ -222,6 +223,9 @@ def test_bad_input_is_refused_and_nothing_is_damaged(report, stored: dict[str, P
         handle.attrs["dataset_fingerprint"] = "0123456789abcdef"
     with pytest.raises(FingerprintMismatchError):
         explain_report(ReportConfig(profile=stored["profile"], out=report.out, overwrite=True, evaluations=[foreign]))
+    with exclusive(report.out):  # another writer holds the page
+        with pytest.raises(OutputLockedError, match="is being written by"):
+            explain_report(ReportConfig(profile=stored["profile"], out=report.out, overwrite=True))
     assert report.out.read_bytes() == before and not list(report.out.parent.glob(".*.tmp"))
 
     out = CliRunner().invoke(app, ["explain", "report", str(stored["profile"]), "--out", str(report.out)])

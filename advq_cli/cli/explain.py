@@ -187,11 +187,13 @@ def report_command(
     device: Device = None,
     data_dir: DataDir = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
+    wait: Wait = False,
 ) -> None:
     """One self-contained HTML page of a profile: data map, per-class galleries, measures, subsets."""
     values = dict(
         profile=profile, out=out, checkpoint=checkpoint, evaluations=evaluations or [], max_points=max_points,
         per_class=per_class, eps=eps, steps=steps, seed=seed, device=device, data_dir=data_dir, overwrite=overwrite,
+        wait=wait,
     )
     result = explaining.explain_report(resolved_config(explaining.ReportConfig, ctx, config, values))
     examples = result.data["examples"]

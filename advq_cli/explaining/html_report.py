@@ -22,6 +22,7 @@ from ..datasets import DatasetBundle
 from ..devices import resolve_device
 from ..errors import AdvqError
 from ..evaluation.store import read_result, read_training_config
+from ..locking import exclusive
 from ..profiling.store import PROBLEM_RANK
 from ..subsets import subset_label
 from .consistency import spearman_matrix
@@ -62,6 +63,8 @@ class ReportConfig:
     device: str | None = None
     data_dir: str | None = None
     overwrite: bool = False
+    wait: bool = False
+    """Wait for another writer of ``out`` instead of stopping."""
 
     def __post_init__(self) -> None:
         self.profile = Path(self.profile)
@@ -85,7 +88,15 @@ class ReportResult:
 
 
 def explain_report(config: ReportConfig) -> ReportResult:
-    """Gather the profile's numbers and images and write the page."""
+    """Gather the profile's numbers and images and write the page, holding ``out``'s lock throughout."""
+    with exclusive(config.out, wait=config.wait):
+        data = gather(config)
+        write_page(config.out, data, title=f"advq report: {config.profile.name} ({data['summary']['dataset']})")
+    return ReportResult(config.out, data)
+
+
+def gather(config: ReportConfig) -> dict[str, Any]:
+    """Everything the page shows, JSON-ready; refuses bad input before anything is written."""
     check_out(config.out, config.overwrite)
     profile = read_profile(config.profile)
     bundle = profile_dataset(profile, config.data_dir)
@@ -119,9 +130,7 @@ def explain_report(config: ReportConfig) -> ReportResult:
         "subsets": [vars(summarise(s, bundle)) for s in read_sets(profile.path, bundle)],
         "evaluations": evaluations,
     }
-    data = to_plain(data)
-    write_page(config.out, data, title=f"advq report: {profile.path.name} ({profile.dataset})")
-    return ReportResult(config.out, data)
+    return to_plain(data)
 
 
 def check_out(out: Path, overwrite: bool) -> None:
