@@ -55,6 +55,12 @@ def read_npy(path: Path, what: str) -> np.ndarray:
     return array
 
 
+def subset_label(spec: str | Path) -> str:
+    """What a subset is called: ``NAME`` of ``FILE.h5:NAME``, the file name of an index file."""
+    text = str(spec)
+    return text.rpartition(":")[2] if _names_a_set(text) else Path(text).name
+
+
 def _names_a_set(text: str) -> bool:
     head, sep, tail = text.rpartition(":")
     return bool(sep) and head.lower().endswith((".h5", ".hdf5")) and bool(tail)

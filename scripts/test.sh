@@ -5,6 +5,9 @@
 # the newest releases instead. Extra arguments go to pytest (e.g. -m "not slow").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The report's browser test drives Debian's chromium through Playwright (never `playwright install`).
+command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) \
+    || echo "warning: could not install chromium; the browser test of the report will be skipped"
 python3 -m venv .venv
 .venv/bin/pip install -q -c constraints.txt -e '.[test,ray]'
 .venv/bin/pip install -q -c constraints.txt --no-deps torchattacks   # the [reference] extra; see pyproject.toml

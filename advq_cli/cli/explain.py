@@ -17,7 +17,7 @@ from .options import CONFIG_FILE
 from .sweep_options import resolved_sweep_config, sweep_options
 
 explain_app = typer.Typer(
-    help="Figures (PNG), report.md and summary.json from stored profiles: why data quality matters.",
+    help="Figures (PNG), report.md, summary.json and one HTML page from stored profiles: why data quality matters.",
     no_args_is_help=True,
 )
 
@@ -154,6 +154,54 @@ def examples_command(
     print_files(result)
 
 
+
+
+@explain_app.command("report")
+@handle_errors
+def report_command(
+    ctx: typer.Context,
+    profile: Profile,
+    config: CONFIG_FILE = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="The HTML file (default: <profile stem>-report.html beside it).")
+    ] = None,
+    checkpoint: Annotated[
+        Optional[Path],
+        typer.Option("--checkpoint", help="Model whose PGD counterparts of the extremes the gallery shows."),
+    ] = None,
+    evaluations: Annotated[
+        Optional[list[Path]],
+        typer.Option("--evaluation", help="An `advq evaluate` file for the evaluations table (repeat for more)."),
+    ] = None,
+    max_points: Annotated[
+        int, typer.Option("--max-points", help="Most examples on the data map (a seeded sample).")
+    ] = 5000,
+    per_class: Annotated[
+        int, typer.Option("--per-class", help="Lowest- and highest-quality examples per class always in the gallery.")
+    ] = 24,
+    eps: Annotated[
+        Optional[str], typer.Option("--eps", help="L∞ radius of the attack (default: twice the training ε).")
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help="PGD iterations (step size ε/8).")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the map's sample and the attack.")] = 0,
+    device: Device = None,
+    data_dir: DataDir = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
+    wait: Wait = False,
+) -> None:
+    """One self-contained HTML page of a profile: data map, per-class galleries, measures, subsets."""
+    values = dict(
+        profile=profile, out=out, checkpoint=checkpoint, evaluations=evaluations or [], max_points=max_points,
+        per_class=per_class, eps=eps, steps=steps, seed=seed, device=device, data_dir=data_dir, overwrite=overwrite,
+        wait=wait,
+    )
+    result = explaining.explain_report(resolved_config(explaining.ReportConfig, ctx, config, values))
+    examples = result.data["examples"]
+    console.print(
+        f"Wrote {result.out} ({result.size / 1e6:.1f} MB): {len(result.data['map']['rows'])} examples on the data map, "
+        f"{len(examples['index'])} pictures in the gallery.",
+        highlight=False,
+    )
 
 
 @explain_app.command("finetune")

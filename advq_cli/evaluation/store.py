@@ -26,6 +26,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+import yaml
 
 from ..errors import AdvqError
 from ..h5store import open_checked, stamp, updating
@@ -100,6 +101,17 @@ def read_result(path: Path, resumed: tuple[str, ...] = ()) -> EvaluationResult:
             seconds={name: float(group[name].attrs.get("seconds", math.nan)) for name in group},
             resumed=resumed,
         )
+
+
+def read_training_config(path: Path, fingerprint: str | None = None) -> dict[str, Any]:
+    """The resolved configuration the evaluated checkpoint was trained with (empty when
+    unreadable), refusing a file of another dataset (``fingerprint``)."""
+    with open_checked(path, (FORMAT,), fingerprint) as handle:
+        try:
+            config = yaml.safe_load(str(handle.attrs.get("training_config", "")))
+        except yaml.YAMLError:
+            return {}
+    return config if isinstance(config, dict) else {}
 
 
 def _write_correct(handle: h5py.File, where: str, correct: np.ndarray, attrs: Mapping[str, Any]) -> None:

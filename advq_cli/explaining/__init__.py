@@ -7,6 +7,7 @@ with their adversarial counterparts). The appendix-G experiments train and evalu
 their own sub-runs: ``explain_finetune`` (targeted class-pair adversarial fine-tuning)
 and ``explain_competing`` (the overestimation gap from competing classes); ``explain_sweep``
 (the removal sweep: lowest-quality versus random removal at several fractions).
+``explain_report`` gathers a profile into one self-contained HTML page.
 """
 
 from ..lazy import lazy_exports
@@ -23,6 +24,9 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "FinetuneConfig": ".finetune",
     "explain_finetune": ".finetune",
     "ExplainResult": ".report",
+    "ReportConfig": ".html_report",
+    "ReportResult": ".html_report",
+    "explain_report": ".html_report",
     "SweepConfig": ".sweep_config",
     "explain_sweep": ".sweep",
     "resolve_sweep_config": ".sweep_config",

@@ -135,7 +135,9 @@ def attacked_extremes(
     if not len(indices):
         raise AdvqError(f"{profile.path} ranks no training example of the classes chosen.")
     clean = bundle.train_images[torch.from_numpy(indices)].float().div_(255)
-    adversarial, pred_clean, pred_adv = attack(model, clean, bundle.train_labels[indices], eps, config)
+    adversarial, pred_clean, pred_adv = attack(
+        model, clean, bundle.train_labels[indices], eps, config.steps, config.seed
+    )
     position = {int(i): k for k, i in enumerate(indices)}
 
     def example(i: int) -> Example:
@@ -216,17 +218,17 @@ def extremes(rank: np.ndarray, labels: np.ndarray, label: int, k: int) -> dict[s
 
 
 def attack(
-    model: torch.nn.Module, clean: torch.Tensor, labels: torch.Tensor, eps: float, config: ExamplesConfig
+    model: torch.nn.Module, clean: torch.Tensor, labels: torch.Tensor, eps: float, steps: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Adversarial counterparts (on the CPU) and the predictions on clean and adversarial inputs.
 
-    The random start is seeded with ``config.seed`` without disturbing the caller's random state.
+    The random start is seeded with ``seed`` without disturbing the caller's random state.
     """
     device = next(model.parameters()).device
-    pgd = PGD(eps, steps=config.steps, step_size=eps / STEP_FRACTION, random_start=True)
+    pgd = PGD(eps, steps=steps, step_size=eps / STEP_FRACTION, random_start=True)
     adversarial, pred_clean, pred_adv = [], [], []
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else None):
-        torch.manual_seed(config.seed)
+        torch.manual_seed(seed)
         for start in range(0, len(clean), BATCH_SIZE):
             x, y = clean[start:start + BATCH_SIZE].to(device), labels[start:start + BATCH_SIZE].to(device)
             x_adv = pgd(model, x, y)
