@@ -363,7 +363,7 @@ def draw_pr_curves(results: list[dict[str, Any]], curves: dict[str, dict[str, De
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 4.6), squeeze=False)
     for ax, result in zip(axes[0], results):
         flipped = np.asarray(result["flipped"])
         for name in PR_CURVES:
@@ -373,8 +373,8 @@ def draw_pr_curves(results: list[dict[str, Any]], curves: dict[str, dict[str, De
         ax.set_xlabel("recall")
         ax.set_ylim(0, 1.02)
     axes[0][0].set_ylabel("precision")
-    axes[0][-1].legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
