@@ -96,7 +96,6 @@ class NoisyData:
     """The written npz dataset and the truth to score against."""
 
     path: Path
-    noise: Noise
     labels: np.ndarray
     flipped: np.ndarray
 
@@ -155,7 +154,7 @@ def write_noisy_subset(source: DatasetBundle, n_train: int, noise: Noise, seed: 
         y_test=source.test_labels.numpy(), classes=np.array(source.classes), y_train_clean=clean,
         flipped=noisy != clean,
     )
-    return NoisyData(out, noise, noisy, noisy != clean)
+    return NoisyData(out, noisy, noisy != clean)
 
 
 # -- the detectors ----------------------------------------------------------------------------
