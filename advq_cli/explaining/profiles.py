@@ -14,7 +14,7 @@ import yaml
 
 from ..errors import AdvqError
 from ..h5store import open_checked
-from ..profiling.store import FORMAT, PROBLEM_RANK, complete_runs
+from ..profiling.store import FORMAT, PROBLEM_RANK, complete_runs, quality_arrays
 from ..registry import normalise_name
 
 
@@ -55,7 +55,7 @@ def read_profile(path: str | Path, fingerprint: str | None = None) -> Profile:
             config=_stored_config(handle),
             runs=[str(r) for r in quality.attrs.get("runs", [])],
             checkpoints={_run_id(g): path.parent / str(g.attrs["checkpoints"]) for g in runs},
-            quality={k: v[()].astype(np.float64) for k, v in quality.items() if isinstance(v, h5py.Dataset)},
+            quality=quality_arrays(handle),
         )
 
 
