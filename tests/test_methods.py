@@ -179,13 +179,17 @@ def test_mart_without_attack_is_boosted_cross_entropy(linear, batch) -> None:
 
 
 def test_mart_and_gairat_attack_with_cross_entropy_pgd(linear, batch) -> None:
+    """GAIRAT starts uniformly in the ball, MART at x + 0.001·N(0, 1) (its official code)."""
     x, y = batch
     torch.manual_seed(5)
     expected = pgd_perturb(linear, x, y, THREAT.eps, THREAT.steps, THREAT.step_size, True)
     torch.manual_seed(5)
-    torch.testing.assert_close(Mart(THREAT).attack(linear, x, y), expected)
-    torch.manual_seed(5)
     torch.testing.assert_close(Gairat(THREAT).attack(linear, x, y)[0], expected)
+    torch.manual_seed(5)
+    start = x + 0.001 * torch.randn_like(x)
+    expected = pgd_perturb(linear, x, y, THREAT.eps, THREAT.steps, THREAT.step_size, start=start)
+    torch.manual_seed(5)
+    torch.testing.assert_close(Mart(THREAT).attack(linear, x, y), expected)
 
 
 # GAIRAT.
@@ -244,7 +248,7 @@ def test_gairat_kappa_is_the_least_fooling_iteration(steps: int, expected: list[
     assert kappa.tolist() == expected
 
 
-def test_gairat_kappa_does_not_count_steps_after_the_first_fooling() -> None:
+def test_gairat_kappa_counts_leading_or_all_correct_steps() -> None:
     """Class 1 exactly when |x − 0.5| < 0.1, so PGD from 0.3 (label 0) jumps in and out of it."""
     model = nn.Sequential(nn.Flatten(), nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 2))
     with torch.no_grad():
@@ -256,8 +260,9 @@ def test_gairat_kappa_does_not_count_steps_after_the_first_fooling() -> None:
     seen: list[bool] = []
     pgd_perturb(model, x, y, 0.5, 4, 0.25, False, on_step=lambda k, z: seen.append(z.argmax(1).item() == 0))
     assert seen == [True, False, True, False]  # correct, fooled, correct again, fooled
-    _, kappa = Gairat(Threat(eps=0.5, steps=4, step_size=0.25, random_start=False)).attack(model, x, y)
-    assert kappa.tolist() == [1]
+    threat = Threat(eps=0.5, steps=4, step_size=0.25, random_start=False)
+    assert Gairat(threat, kappa="leading").attack(model, x, y)[1].tolist() == [1]
+    assert Gairat(threat).attack(model, x, y)[1].tolist() == [2]  # the reference's count: every correct step
 
 
 def test_gairat_loss_is_weighted_cross_entropy(linear, batch) -> None:

@@ -45,6 +45,8 @@ SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
     "method": (str, _opt(D.method, "--method", help="pgd-at, trades, mart, gairat, standard, or a plugin.", panel=TRAINING)),
     "beta": (float, _opt(D.beta, "--beta", help="TRADES/MART regularisation weight.", panel=TRAINING)),
     "lambda_": (float, _opt(D.lambda_, "--lambda", help="GAIRAT λ.", panel=TRAINING)),
+    "begin_epoch": (Optional[int], _opt(None, "--begin-epoch", help="GAIRAT: first epoch with weights, plain PGD-AT before (default: half of --epochs, the reference's 60 of 120; 1: weights from the start).", panel=TRAINING)),
+    "lambda_schedule": (str, _opt(D.lambda_schedule, "--lambda-schedule", help="GAIRAT λ schedule: fixed (the reference's) or piecewise (λ−1 from 3/4 of --epochs, λ−1.5 from 11/12).", panel=TRAINING)),
     "epochs": (int, _opt(D.epochs, "--epochs", help="Training epochs.", panel=TRAINING)),
     "milestones": (str, _opt("80,120", "--milestones", help="Epochs where the learning rate drops ×0.1.", panel=TRAINING)),
     "lr": (float, _opt(D.lr, "--lr", help="Initial SGD learning rate.", panel=TRAINING)),

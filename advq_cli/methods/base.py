@@ -48,6 +48,9 @@ class Method:
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> MethodOutput:
         raise NotImplementedError
 
+    def start_epoch(self, epoch: int) -> None:
+        """Told by the training loop before each epoch (1-based), for methods with a schedule (GAIRAT)."""
+
     def perturb(
         self,
         model: nn.Module,

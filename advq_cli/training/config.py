@@ -28,6 +28,8 @@ class TrainConfig:
     method: str = "pgd-at"
     beta: float = 6.0
     lambda_: float = 0.0
+    begin_epoch: int | None = None
+    lambda_schedule: str = "fixed"
     method_options: dict[str, Any] = field(default_factory=dict)
     epochs: int = 160
     milestones: list[int] = field(default_factory=lambda: [80, 120], metadata={"parse": parse_int_list})
@@ -68,7 +70,10 @@ class TrainConfig:
         return {**self.model_options, "depth": self.depth, "width": self.width}
 
     def method_kwargs(self) -> dict[str, Any]:
-        return {**self.method_options, "beta": self.beta, "lambda_": self.lambda_}
+        return {
+            **self.method_options, "beta": self.beta, "lambda_": self.lambda_, "begin_epoch": self.begin_epoch,
+            "lambda_schedule": self.lambda_schedule, "epochs": self.epochs,
+        }
 
 
 # Options that may differ between an interrupted run and its resumption.

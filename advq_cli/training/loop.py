@@ -140,6 +140,7 @@ class TrainingRun:
         lr = self.optimizer.param_groups[0]["lr"]
         totals = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss, clean correct, robust correct
         track_separately = observer is not None and not getattr(self.method, "tracks_training_attack", True)
+        self.method.start_epoch(epoch)
         self.net.train()
         reporter.start("batches", f"epoch {epoch}/{cfg.epochs}", self.n_batches)
         for start in range(0, len(order), cfg.batch_size):
@@ -150,6 +151,8 @@ class TrainingRun:
                 x = crop_and_flip(x)
             y = self.labels[rows]
             out = self.method(self.step_net, x, y)
+            # the record is of the weights this step trained, before the optimiser moves them (as PGD-AT's)
+            tracked = self._separate_attack_logits(x, y) if track_separately and shard.weight else out.adv_logits
             loss = out.losses.mean() * shard.weight
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -162,8 +165,7 @@ class TrainingRun:
                     (out.adv_logits.argmax(1) == y).sum().double(),
                 ])
                 if observer is not None:
-                    logits = self._separate_attack_logits(x, y) if track_separately else out.adv_logits
-                    observer.observe(self.global_index[rows], logits.detach(), y)
+                    observer.observe(self.global_index[rows], tracked.detach(), y)
             reporter.advance("batches")
         reporter.finish("batches")
         self.scheduler.step()
