@@ -19,6 +19,7 @@ from ..training.config import TrainConfig
 D = TrainConfig()
 TRAINING = "Training"
 ATTACK = "Training attack (L∞)"
+EVALUATION = "Evaluation attack (L∞ PGD, early stopping)"
 DATA = "Data and model"
 PERFORMANCE = "Performance"
 
@@ -62,6 +63,10 @@ SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
     "steps": (int, _opt(D.steps, "--steps", help="PGD iterations.", panel=ATTACK)),
     "step_size": (str, _opt(_eps_text(D.step_size), "--step-size", help="PGD step size, e.g. 2/255.", panel=ATTACK)),
     "random_start": (bool, _opt(D.random_start, "--random-start/--no-random-start", help="Uniform random start in the ε-ball.", panel=ATTACK)),
+    "eval_eps": (Optional[str], _opt(None, "--eval-eps", help="Radius robust test accuracy is measured at, e.g. 8/255 (default: the dataset's: 8/255 on cifar10, cifar100 and tiny-imagenet, as the paper, also for --eps 12/255; the training --eps on digits and fashion-mnist, for which the paper sets none).", panel=EVALUATION)),
+    "eval_step_size": (Optional[str], _opt(None, "--eval-step-size", help="Test PGD step size (default: the dataset's, 2/255 on the paper's datasets; --eval-eps/4 with --eval-eps; the training --step-size where the training radius is used).", panel=EVALUATION)),
+    "eval_steps": (Optional[int], _opt(None, "--eval-steps", help="Test PGD iterations (default: 10; the training --steps where the training radius is used).", panel=EVALUATION)),
+    "eval_random_start": (bool, _opt(D.eval_random_start, "--eval-random-start/--eval-zero-start", help="Start the test PGD at a uniform random point instead of at x (the default, as the paper's code).", panel=EVALUATION)),
     "amp": (bool, _opt(D.amp, "--amp", help="bf16 mixed precision for the model's forward passes (fast on recent GPUs; attack gradients stay fp32).", panel=PERFORMANCE)),
     "channels_last": (bool, _opt(D.channels_last, "--channels-last", help="Channels-last memory format for the model and batches (faster convolutions on GPU).", panel=PERFORMANCE)),
     "compile": (bool, _opt(D.compile, "--compile", help="torch.compile the model (compiles for a while first; pays off on long GPU runs).", panel=PERFORMANCE)),

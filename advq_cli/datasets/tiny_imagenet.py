@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import AdvqError
-from .bundle import DatasetBundle
+from .bundle import PAPER_EVALUATION, DatasetBundle
 from .locate import Layout, locate
 
 FOLDER = "tiny-imagenet-200"
@@ -58,6 +58,7 @@ def load_tiny_imagenet(data_dir: Path | None = None, download: bool = False) -> 
         mean=MEAN,
         std=STD,
         augment=True,
+        **PAPER_EVALUATION,
     )
 
 

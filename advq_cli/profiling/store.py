@@ -4,7 +4,8 @@
 /                       attrs: format "advq-profile", format_version, advq_version, dataset,
                                dataset_fingerprint, n_train, created, config (YAML)
 /runs/<run_id>/         attrs: seed, model, method, threat (YAML of norm, eps, steps, step_size,
-                               random_start; each also an attribute of its own),
+                               random_start; each also an attribute of its own), eval_threat
+                               (YAML, the same for the early-stopping test PGD),
                                epochs, status ("complete"|"partial"), epochs_done, best_epoch,
                                config (YAML), n_trained, best_robust_acc, best_clean_acc,
                                train_robust_acc, checkpoints
@@ -135,7 +136,8 @@ def set_config(handle: h5py.File, config: Any) -> None:
 
 
 def start_run(handle: h5py.File, run_id: str, config: TrainConfig, n_train: int, n_trained: int, checkpoints: str) -> None:
-    """Create (or reset) a run's group: status partial, no epoch recorded."""
+    """Create (or reset) a run's group: status partial, no epoch recorded. ``config`` is the run's
+    (``TrainingRun.config``, its evaluation threat filled in)."""
     runs = handle.require_group("runs")
     if run_id in runs:
         del runs[run_id]
@@ -151,6 +153,7 @@ def start_run(handle: h5py.File, run_id: str, config: TrainConfig, n_train: int,
         "steps": threat.steps,
         "step_size": threat.step_size,
         "random_start": threat.random_start,
+        "eval_threat": yaml.safe_dump(config.eval_threat.as_dict(), sort_keys=False),
         "epochs": config.epochs,
         "status": PARTIAL,
         "epochs_done": 0,

@@ -81,11 +81,11 @@ class TrainingRun:
     """
 
     def __init__(self, config: TrainConfig, bundle: DatasetBundle | None = None, world: World | None = None) -> None:
-        self.config = config
         self.world = world or World()
         self.device = self.world.device(config.device)
         self.bundle = bundle or get_dataset(config.dataset, config.data_dir, config.download)
         b = self.bundle
+        self.config = config = config.with_evaluation_threat(b)
         if config.subset:
             indices = load_subset(config.subset, b.n_train, b.fingerprint)
         else:
@@ -123,6 +123,8 @@ class TrainingRun:
         self.best_state: dict[str, torch.Tensor] = {}
         self.improved = False
         self._tracking_attack = PGD(config.eps, config.steps, config.step_size, config.random_start)
+        e = config.eval_threat
+        self._eval_attack = PGD(e.eps, e.steps, e.step_size, e.random_start)
 
     @property
     def n_batches(self) -> int:
@@ -192,7 +194,8 @@ class TrainingRun:
         return self._clean_logits(x_adv)
 
     def _evaluate(self, reporter: Reporter) -> tuple[float, float]:
-        """Clean and PGD accuracy on the evaluation examples, each process taking its part of them."""
+        """Clean and PGD accuracy under the evaluation threat on the evaluation examples, each process
+        taking its part of them."""
         n = len(self.eval_labels)
         if n == 0:
             return math.nan, math.nan
@@ -203,7 +206,7 @@ class TrainingRun:
         clean = correctness(self.net, images, labels, batch_size=batch)
         reporter.start("eval", "robust test accuracy", len(labels))
         robust = correctness(
-            self.net, images, labels, self._tracking_attack, batch, on_batch=lambda k: reporter.advance("eval", k)
+            self.net, images, labels, self._eval_attack, batch, on_batch=lambda k: reporter.advance("eval", k)
         )
         reporter.finish("eval")
         counts = self.world.sum(torch.stack([clean.float().sum(), robust.float().sum()]))
@@ -324,7 +327,7 @@ def train(config: TrainConfig, reporter: Reporter | None = None, observer: Batch
                 out.mkdir(parents=True, exist_ok=True)
                 run.save(out)
                 # with the epoch's checkpoint, so an --overwrite killed in its first epoch leaves the old run whole
-                atomic_write_text(out / "config.yaml", to_yaml(config))
+                atomic_write_text(out / "config.yaml", to_yaml(run.config))  # with the evaluation threat filled in
                 epoch_end("train", run, out)  # the built-in CSV logger writes history.csv
             reporter.advance("epochs", 1, robust=stats.train_robust_acc, test_robust=stats.test_robust_acc)
         reporter.finish("epochs")
