@@ -18,8 +18,9 @@ from .options import CONFIG_FILE
 
 
 ATTACKS_HELP = (
-    "Comma list of attack plugins: pgd-10, pgd-1000, autoattack, square, rays, transfer, … "
-    "(options per attack under attack_options in --config)."
+    "Comma list of attack plugins: pgd-10, pgd-1000, autoattack, autoattack-apgd-ce-t, square, rays, transfer, … "
+    "(options per attack under attack_options in --config). autoattack is the standard version (APGD-CE, APGD-T, "
+    "FAB-T, Square); the paper's numbers came from autoattack-apgd-ce-t (APGD-CE and APGD-T), what its authors ran."
 )
 Checkpoint = Annotated[Path, typer.Argument(help="A checkpoint written by `advq train` (best.pt or last.pt).")]
 Attacks = Annotated[str, typer.Option("--attacks", help=ATTACKS_HELP)]

@@ -1,6 +1,6 @@
 """Built-in attacks. Each is `Attack(eps=…, **options)(model, x, y) -> x_adv`."""
 
-from ..attacks.autoattack import AutoAttack
+from ..attacks.autoattack import AutoAttack, autoattack_apgd_ce_t
 from ..attacks.pgd import FGSM, PGD, pgd_with_steps
 from ..attacks.rays import RayS
 from ..attacks.square import Square
@@ -20,6 +20,11 @@ def advq_register_attacks(register):
         "autoattack", AutoAttack,
         description="Standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square) from its reference implementation "
         "(pip install pyautoattack); options: version, attacks, seed",
+    )
+    register(
+        "autoattack-apgd-ce-t", autoattack_apgd_ce_t,
+        description="AutoAttack's APGD-CE and APGD-T only (version custom): what the paper's authors ran, "
+        "their mode 'fast'; option: seed",
     )
     register(
         "square", Square,
