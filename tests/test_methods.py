@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from advq_cli.attacks.pgd import pgd_perturb
+from advq_cli.errors import AdvqError
 from advq_cli.methods import Method, build_method
 from advq_cli.methods.gairat import Gairat, gairat_weights
 from advq_cli.methods.mart import Mart, boosted_cross_entropy
@@ -296,6 +297,13 @@ def test_only_trades_needs_a_separate_profiling_attack() -> None:
     assert Method.tracks_training_attack
     tracked = {name: registry("methods").get(name).tracks_training_attack for name in ("pgd-at", "trades", "mart", "gairat")}
     assert tracked == {"pgd-at": True, "trades": False, "mart": True, "gairat": True}
+
+
+def test_build_method_refuses_options_a_method_cannot_take_in_one_line() -> None:
+    for options in ({"lambda_schedule": "bogus"}, {"begin_epoch": 0}, {"kappa": "some"}):
+        with pytest.raises(AdvqError, match="^Method 'gairat' cannot be built with these options: ") as error:
+            build_method("gairat", THREAT, **options)
+        assert "\n" not in str(error.value)
 
 
 def test_build_method_passes_options() -> None:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..attacks.pgd import cross_entropy_sum, pgd_perturb
+from ..errors import AdvqError
 from ..models.normalized import accepted_options
 from ..threat import Threat
 
@@ -72,8 +73,11 @@ class Method:
 
 
 def build_method(name: str, threat: Threat, **options: Any) -> Method:
-    """Instantiate a registered method with the options its class accepts."""
+    """Instantiate a registered method with the options its class accepts; options it refuses are one AdvqError."""
     from ..plugins import registry
 
     cls = registry("methods").get(name)
-    return cls(threat, **accepted_options(cls, options))
+    try:
+        return cls(threat, **accepted_options(cls, options))
+    except (ValueError, TypeError) as exc:
+        raise AdvqError(f"Method '{name}' cannot be built with these options: {exc}.") from None
