@@ -1,20 +1,33 @@
 """advq: find the training examples that hurt adversarial training, and prove it.
 
-The public Python API; the `advq` command line is a thin layer over it.
+The public Python API; the `advq` command line is a thin layer over it. Names that need
+PyTorch are imported on first use (see ``lazy``), so importing advq is cheap.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .checkpoint import load_model
-from .datasets import DatasetBundle, get_dataset, load_dataset
 from .errors import AdvqError
-from .hookspecs import hookimpl
+from .hookspecs import Register, hookimpl
+from .lazy import lazy_exports
 
 try:
     __version__ = version("advq")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-__all__ = ["AdvqError", "DatasetBundle", "__version__", "get_dataset", "hookimpl", "load_dataset", "load_model"]
+# The public surface: the Python API, and what a plugin needs to implement every hook.
+__getattr__, __dir__, _lazy_names = lazy_exports(__name__, {
+    "load_model": ".checkpoint",
+    "DatasetBundle": ".datasets",
+    "get_dataset": ".datasets",
+    "load_dataset": ".datasets",
+    "Attack": ".attacks",
+    "Method": ".methods",
+    "MethodOutput": ".methods",
+    "RunRecord": ".profiling",
+    "EpochEvent": ".events",
+    "Threat": ".threat",
+})
+__all__ = ["AdvqError", "Register", "__version__", "hookimpl", *_lazy_names]

@@ -59,19 +59,36 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def model_from_checkpoint(payload: dict[str, Any]) -> NormalizedModel:
-    spec = payload["model"]
-    model = build_model(
-        spec["name"], spec["num_classes"], spec["in_channels"], spec["image_size"], spec["mean"], spec["std"],
-        **spec.get("options", {}),
-    )
-    model.load_state_dict(payload["state_dict"])
+def model_from_checkpoint(payload: dict[str, Any], what: str | Path = "The checkpoint") -> NormalizedModel:
+    """The model a checkpoint describes, with its weights; a malformed one is one clear error.
+
+    ``what`` names the checkpoint in that error.
+    """
+    spec = payload.get("model")
+    state = payload.get("state_dict")
+    malformed = f"{what} carries advq's format tag but is malformed"
+    if not isinstance(spec, dict) or not isinstance(state, dict):
+        raise AdvqError(f"{malformed}: it lacks its model description or weights.")
+    try:
+        model = build_model(
+            spec["name"], int(spec["num_classes"]), int(spec["in_channels"]), int(spec["image_size"]),
+            spec["mean"], spec["std"], **spec.get("options", {}),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AdvqError(f"{malformed}: its model description is incomplete ({exc!r}).") from None
+    except AdvqError as exc:
+        raise AdvqError(f"{malformed}: {exc}") from None
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise AdvqError(f"{malformed}: its weights do not fit its model ({first}).") from None
     return model
 
 
 def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> NormalizedModel:
     """The trained model in eval mode; it takes [0, 1] images, normalisation inside."""
-    model = model_from_checkpoint(read_checkpoint(checkpoint))
+    model = model_from_checkpoint(read_checkpoint(checkpoint), checkpoint)
     return model.to(device).eval()
 
 
@@ -81,7 +98,7 @@ def check_fingerprint(payload: dict[str, Any], fingerprint: str, dataset: str | 
     ``dataset`` names the data it is checked against (None when only the fingerprint is
     known); ``what`` names the checkpoint in the message.
     """
-    trained = payload.get("dataset", {})
+    trained = payload.get("dataset") if isinstance(payload.get("dataset"), dict) else {}
     if trained.get("fingerprint") == fingerprint:
         return
     name = trained.get("name")

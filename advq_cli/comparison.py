@@ -213,7 +213,8 @@ def comparison_csv(comparison: Comparison) -> str:
 def draw_comparison(comparison: Comparison, path: Path) -> dict[str, Any]:
     """A grouped bar chart (PNG): clean and each attack's accuracy per run, the paper's beside.
 
-    Returns the bar heights as drawn, per series.
+    Returns what was drawn: the bar heights and the values written on them, per series, and
+    the accuracy axis's range.
     """
     from .explaining.figures import new_figure, save
 
@@ -227,7 +228,8 @@ def draw_comparison(comparison: Comparison, path: Path) -> dict[str, Any]:
     figure, axes = new_figure(width_in=max(12.0, 1.6 * n + 4), height_in=8.0)
     width = 0.8 / len(series)
     x = np.arange(n)
-    drawn: dict[str, Any] = {}
+    heights_drawn: dict[str, np.ndarray] = {}
+    labels_drawn: dict[str, list[str]] = {}
     hatches = {"paper standard (Table 3)": "//", "paper robust (Table 3)": "xx"}  # unfilled: not our runs
     for k, (name, heights) in enumerate(series.items()):
         paper = name in hatches
@@ -235,20 +237,37 @@ def draw_comparison(comparison: Comparison, path: Path) -> dict[str, Any]:
             x + (k - (len(series) - 1) / 2) * width, heights, width, label=name,
             hatch=hatches.get(name), fill=not paper, edgecolor="black" if paper else None,
         )
-        drawn[name] = np.array([b.get_height() for b in bars], dtype=np.float64)
+        heights_drawn[name] = np.array([b.get_height() for b in bars], dtype=np.float64)
+        texts = axes.bar_label(bars, labels=[f"{h:.1f}" if math.isfinite(h) else "" for h in heights], fontsize=8, padding=2)
+        labels_drawn[name] = [t.get_text() for t in texts]
+    low, high = zoomed_range(np.concatenate(list(heights_drawn.values())))
     axes.set_xticks(x, [r.label for r in comparison.rows], rotation=20, ha="right")
-    axes.set_ylabel("test accuracy (%)")
+    axes.set_ylabel(f"test accuracy (%; the axis starts at {low:g})" if low > 0 else "test accuracy (%)")
     axes.set_xlabel("run (method, training ε, training set)")
     first = comparison.rows[0]
     axes.set_title(
         f"{first.dataset}: clean and robust accuracy at ε = {eps_text(first.eval_eps)} "
         f"({first.n_examples} test examples)"
     )
-    axes.set_ylim(0, 100)
-    axes.legend(loc="upper right")
+    axes.set_ylim(low, high)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes.grid(axis="y", alpha=0.3)
     save(figure, path)
-    return drawn
+    return {"heights": heights_drawn, "labels": labels_drawn, "axis": axes.get_ylim()}
+
+
+def zoomed_range(heights: np.ndarray) -> tuple[float, float]:
+    """The accuracy axis around the drawn values, in steps of 5 points within [0, 100].
+
+    On a 0-100 axis the 1-5 point differences between training sets vanish; the bars carry
+    their values, so a cut axis hides nothing.
+    """
+    finite = heights[np.isfinite(heights)]
+    if finite.size == 0:
+        return 0.0, 100.0
+    low = max(0.0, 5 * math.floor((finite.min() - 5) / 5))
+    high = min(100.0, 5 * math.ceil((finite.max() + 5) / 5))
+    return low, high
 
 
 def write_comparison(comparison: Comparison, out_dir: Path) -> list[Path]:

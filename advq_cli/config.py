@@ -98,12 +98,15 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
         return {}
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise AdvqError(f"Config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a file of options.")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AdvqError(f"Cannot read config file {path}: {exc.strerror or exc}.") from None
     except UnicodeDecodeError:
         raise AdvqError(f"Config file {path} is not UTF-8 text.") from None
     try:
+        check_expanded_size(yaml.compose(text, Loader=yaml.SafeLoader), path)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
@@ -116,6 +119,45 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise AdvqError(f"Config file {path} must hold a mapping of option names to values.")
     return {normalise_key(k): v for k, v in data.items()}
+
+
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_VALUES = 100_000
+"""Values a config may hold once its aliases are expanded: a "billion laughs" file stops here."""
+
+
+def check_expanded_size(root: yaml.Node | None, path: Path) -> None:
+    """Refuse YAML whose aliases expand to more than ``MAX_CONFIG_VALUES`` values, or refer to themselves.
+
+    Counted on the composed node graph, where an alias is a shared node: nothing is expanded.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise AdvqError(f"Config file {path} holds a value that contains itself (a recursive alias).")
+        open_nodes.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        total = 1 + sum(size(child) for child in children)
+        if total > MAX_CONFIG_VALUES:
+            raise AdvqError(
+                f"Config file {path} expands (through its aliases) to more than {MAX_CONFIG_VALUES} values: "
+                "not a file of options."
+            )
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    if root is not None:
+        size(root)
 
 
 def normalise_key(key: Any) -> str:

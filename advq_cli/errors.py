@@ -38,3 +38,11 @@ class DatasetNotFoundError(AdvqError):
 
 class FingerprintMismatchError(AdvqError):
     """A file written for one dataset was given for another."""
+
+
+class OutputLockedError(AdvqError):
+    """Another process is writing the output this command would write."""
+
+
+class OutOfSpaceError(AdvqError):
+    """The disk (or the process's file-size limit) ran out while writing; the previous file is intact."""

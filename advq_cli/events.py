@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import to_plain
 from .errors import AdvqError
-from .plugins import load_plugins, pm
+from .plugins import callers_by_plugin, load_plugins, pm
 
 if TYPE_CHECKING:
     from .training.loop import TrainingRun
@@ -64,13 +64,12 @@ def listeners() -> list[tuple[str, str]]:
 
 def notify(event: EpochEvent) -> None:
     """Call every implementation, in pluggy's order, even after one fails; then report the first failure."""
-    load_plugins()
     failure: tuple[str, Exception] | None = None
-    for impl in reversed(pm.hook.advq_on_epoch_end.get_hookimpls()):
+    for plugin, call in callers_by_plugin("advq_on_epoch_end"):
         try:
-            impl.function(**({"event": event} if "event" in impl.argnames else {}))
+            call(event=event)
         except Exception as exc:  # a plugin's bug must not hide the other loggers' output
-            failure = failure or (impl.plugin_name, exc)
+            failure = failure or (plugin, exc)
     if failure is not None:
         plugin, exc = failure
         reason = str(exc) if isinstance(exc, AdvqError) else f"{type(exc).__name__}: {exc}"

@@ -8,7 +8,7 @@ the original only when complete, so a kill at any moment leaves the old file or 
 from __future__ import annotations
 
 import contextlib
-import shutil
+import io
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -71,17 +71,17 @@ def open_checked(path: str | Path, formats: tuple[str, ...], fingerprint: str | 
 
 
 @contextlib.contextmanager
-def updating(path: str | Path) -> Iterator[h5py.File]:
+def updating(path: str | Path, new: bool = False) -> Iterator[h5py.File]:
     """Modify an HDF5 file all-or-nothing: work on a copy, then atomically replace.
 
-    A new file is created when ``path`` does not exist yet.
+    A new file is created when ``path`` does not exist yet (or, with ``new``, in its place).
+    The copy is worked on in memory and written out by Python once complete: HDF5 itself
+    never meets a full disk (its close then crashes the process), and Python's error says why.
     """
     path = Path(path)
+    existing = path.exists() and not new
     with atomic_path(path) as tmp:
-        if path.exists():
-            shutil.copyfile(path, tmp)
-            mode = "r+"
-        else:
-            mode = "w"
-        with h5py.File(tmp, mode) as handle:
+        image = io.BytesIO(path.read_bytes() if existing else b"")
+        with h5py.File(image, "r+" if existing else "w") as handle:
             yield handle
+        tmp.write_bytes(image.getbuffer())

@@ -9,7 +9,7 @@ every epoch of ``advq train`` and ``advq profile``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -21,7 +21,10 @@ PROJECT = "advq"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-Register = Callable[..., Any]
+class Register(Protocol):
+    """The callback every ``advq_register_*`` hook receives: ``register(name, obj, description="…")``."""
+
+    def __call__(self, name: str, obj: Callable[..., Any], description: str = "") -> None: ...
 
 
 @hookspec
@@ -31,6 +34,12 @@ def advq_register_datasets(register: Register) -> None:
     ``register("my-data", load_my_data, description="…")`` where
     ``load_my_data(data_dir: Path | None, download: bool) -> advq_cli.datasets.DatasetBundle``
     returns uint8 train/test images (N, C, H, W) with labels in canonical order.
+
+    A name ending in ``:`` registers a scheme: ``register("imagefolder:", load_folder)``
+    makes ``--dataset imagefolder:PATH?key=value`` call
+    ``load_folder(spec: advq_cli.datasets.DatasetSpec, data_dir, download)`` with the
+    parsed ``spec.location`` and ``spec.options``; the bundle's ``name`` must be a
+    canonical name that loads the same data again (later commands reload it by that name).
     """
 
 

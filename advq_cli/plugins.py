@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 from importlib.metadata import entry_points
 
 import pluggy
@@ -75,11 +77,26 @@ def registry(kind: str) -> Registry:
     if kind not in _registries:
         load_plugins()
         reg: Registry = Registry(KINDS[kind])
-        hook = getattr(pm.hook, f"advq_register_{kind}")
-        for impl in reversed(hook.get_hookimpls()):
-            impl.function(register=partial(_register, reg, impl.plugin_name))
+        for plugin_name, call in callers_by_plugin(f"advq_register_{kind}"):
+            call(register=partial(_register, reg, plugin_name))
         _registries[kind] = reg
     return _registries[kind]
+
+
+def callers_by_plugin(hook_name: str) -> list[tuple[str, Callable[..., Any]]]:
+    """(plugin name, a caller of ``hook_name`` for that plugin alone) for each implementation, in pluggy's order.
+
+    Each call goes through pluggy (its tracing and monitoring see it), one plugin at a time,
+    so that what a plugin registers is credited to it and one plugin's failure does not
+    silence the others.
+    """
+    load_plugins()
+    impls = list(reversed(getattr(pm.hook, hook_name).get_hookimpls()))
+    everyone = {impl.plugin for impl in impls}
+    return [
+        (impl.plugin_name, pm.subset_hook_caller(hook_name, remove_plugins=everyone - {impl.plugin}))
+        for impl in impls
+    ]
 
 
 def _register(reg: Registry, plugin: str, name: str, obj: object, description: str = "") -> None:

@@ -17,11 +17,11 @@ def check_indices(indices: np.ndarray, n_train: int, source: str) -> np.ndarray:
     if not np.issubdtype(indices.dtype, np.integer):
         if not np.issubdtype(indices.dtype, np.floating) or not np.all(np.isfinite(indices)) or np.any(indices % 1):
             raise AdvqError(f"{source} holds values that are not whole-number indices.")
-    indices = indices.astype(np.int64)
-    if indices.min() < 0 or indices.max() >= n_train:
+    if indices.min() < 0 or indices.max() >= n_train:  # before the cast: 1e300 has no int64
         raise AdvqError(
-            f"{source} has indices out of range: {indices.min()}..{indices.max()}, the training set has {n_train}."
+            f"{source} has indices out of range: {indices.min():g}..{indices.max():g}, the training set has {n_train}."
         )
+    indices = indices.astype(np.int64)
     unique = np.unique(indices)
     if unique.size != indices.size:
         raise AdvqError(f"{source} repeats {indices.size - unique.size} indices.")
@@ -39,11 +39,20 @@ def load_subset(spec: str | Path, n_train: int, fingerprint: str) -> np.ndarray:
         return check_indices(_read_h5_subset(path, name, fingerprint), n_train, f"Subset '{name}' in {path}")
     if path.suffix != ".npy":
         raise AdvqError(f"Subset {path}: give an index file `.npy` or a stored set as `FILE.h5:NAME`.")
+    return check_indices(read_npy(path, f"Subset {path}"), n_train, f"Subset {path}")
+
+
+def read_npy(path: Path, what: str) -> np.ndarray:
+    """One array from a `.npy` file, never unpickling; empty, truncated or foreign files are one clear error."""
     try:
-        indices = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise AdvqError(f"Subset {path} is not a readable .npy file ({exc}).") from None
-    return check_indices(indices, n_train, f"Subset {path}")
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        reason = "it is empty or cut short" if isinstance(exc, EOFError) or path.stat().st_size == 0 else str(exc)
+        raise AdvqError(f"{what} is not a readable .npy file ({reason}).") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive
+        array.close()
+        raise AdvqError(f"{what} is not a readable .npy file (it is an .npz archive of several arrays).")
+    return array
 
 
 def _names_a_set(text: str) -> bool:

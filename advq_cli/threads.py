@@ -13,8 +13,6 @@ import math
 import os
 from pathlib import Path
 
-import torch
-
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
 CGROUP_V1 = (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
@@ -46,6 +44,7 @@ def configure_cpu_threads() -> int:
 
     Returns the number of threads in use.
     """
+    import torch  # here, not at import: `advq --help` answers without PyTorch
     if not any(os.environ.get(name) for name in THREAD_VARIABLES):
         wanted = min(torch.get_num_threads(), usable_cores())
         if wanted != torch.get_num_threads():

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ -z "${QUICKSTART_SKIP_INSTALL:-}" ]]; then
     python3 -m venv .venv
-    .venv/bin/pip install -q -e .
+    .venv/bin/pip install -q -c constraints.txt -e .   # the versions the suite last passed with
 fi
 export ADVQ=${ADVQ:-.venv/bin/advq} PYTHON=${PYTHON:-.venv/bin/python}
 exec bash examples/loop.sh examples/digits "${1:-runs/quickstart}"

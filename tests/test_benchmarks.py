@@ -38,6 +38,12 @@ def test_profile_overhead_prints_a_ratio():
     assert re.search(r"profile: .* training loop [0-9.]+ s", stdout)
 
 
+def test_startup_prints_a_ratio_per_command():
+    stdout = run_script("startup.py", "--repeats", "1")
+    for command in ("advq --help", "advq train --help", "advq --version"):
+        assert ratio(stdout, f"{command} ratio (advq time / import torch time)") > 0
+
+
 @pytest.mark.slow
 def test_evaluate_speed_prints_a_ratio_per_attack():
     stdout = run_script("evaluate_speed.py", "--device", "cpu", "--n-examples", "64", "--autoattack-examples", "4",

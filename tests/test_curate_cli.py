@@ -111,6 +111,8 @@ def test_an_imported_rank_array_makes_sets_that_advq_train_reads(files: Path):
     (["foreign.h5", "--keep", "5", "--name", "x"], "was made for dataset 'digits' (fingerprint 0123456789abcdef)"),
     (["profile.h5", "--keep", "5", "--name", "x", "--out", "foreign.h5"], "fingerprint 0123456789abcdef"),
     (["missing.h5", "--keep", "5", "--name", "x"], "File not found: missing.h5"),
+    (["missing.h5"], "File not found: missing.h5"),  # the file first, before the missing rule and name
+    (["--from-npy", "missing.npy", "--dataset", "digits"], "Rank file not found: missing.npy"),
     (["ranks.npy", "--keep", "5", "--name", "x"], "is not an HDF5 file"),
     (["--from-npy", "short.npy", "--dataset", "digits", "--out", "o.h5", "--keep", "5", "--name", "x"],
      "has 1000 values; dataset 'digits' has 1437 training examples"),

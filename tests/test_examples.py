@@ -61,8 +61,9 @@ def resolved(path: Path) -> Any:
     """The file through its command's config class, with the values the command line always gives."""
     values = load_config_file(path)
     given: dict[str, Any] = {}
-    if command_of(path) == "curate" and "profile" not in values:
-        given["profile"] = "profile.h5"
+    if command_of(path) == "curate":  # the profile it names is made by an earlier step; resolving checks it exists
+        assert str(values.get("profile", "profile.h5")).endswith(".h5")
+        given["profile"] = Path(__file__)
     if command_of(path) == "evaluate":
         given["checkpoint"] = "best.pt"
     return resolve(COMMANDS[command_of(path)], values, given)
@@ -293,8 +294,13 @@ def test_comparison_of_evaluated_runs(tmp_path: Path, digits_run):
     assert (row.method, row.train_eps, row.training_set.kind, row.run) == ("pgd-at", 0.1, FULL, digits_run.out.name)
     assert row.worst_case <= min(row.robust.values()) <= row.clean
     drawn = draw_comparison(comparison, tmp_path / "comparison.png")
-    assert drawn["clean"] == pytest.approx([100 * r.clean for r in comparison.rows])
-    assert drawn["fgsm"] == pytest.approx([100 * r.robust["fgsm"] for r in comparison.rows])
+    clean, fgsm = [100 * r.clean for r in comparison.rows], [100 * r.robust["fgsm"] for r in comparison.rows]
+    assert drawn["heights"]["clean"] == pytest.approx(clean) and drawn["heights"]["fgsm"] == pytest.approx(fgsm)
+    assert drawn["labels"]["fgsm"] == [f"{v:.1f}" for v in fgsm]  # every bar carries its value
+    # the axis is zoomed to the values (5-point steps) so that a few points' difference shows
+    values = [v for heights in drawn["heights"].values() for v in heights]
+    low, high = drawn["axis"]
+    assert low % 5 == 0 and high % 5 == 0 and 0 <= low <= min(values) - 5 and min(max(values) + 5, 100) <= high <= 100
     check_figure(tmp_path / "comparison.png")
     lines = comparison_csv(comparison).splitlines()
     assert lines[0].startswith("run,dataset,method") and len(lines) == 3

@@ -108,7 +108,11 @@ def test_correlations_recomputed_from_the_file(profile_a: Path, tmp_path: Path) 
         drawn = result.drawn[f"correlations-{name}.png"]
         filled = np.asarray(bins["count"]) > 0
         assert close(drawn["bins"]["x"], ((edges[:-1] + edges[1:]) / 2)[filled])
-        assert close(drawn["bins"]["y"], np.asarray(mean)[filled]) and close(drawn["bins"]["yerr"], np.asarray(std)[filled])
+        assert close(drawn["bins"]["y"], np.asarray(mean)[filled])
+        # ± 1 std, cut at the smallest and largest value the measure takes (a probability's band stays in [0, 1])
+        lowest, highest = values[both].min(), values[both].max()
+        assert close(drawn["bins"]["low"], np.maximum(np.asarray(mean) - std, lowest)[filled])
+        assert close(drawn["bins"]["high"], np.minimum(np.asarray(mean) + std, highest)[filled])
         expected = np.column_stack([rank[both], values[both]])
         assert close(drawn["points"], expected)
     overview = result.drawn["correlations-overview.png"]

@@ -163,7 +163,7 @@ def test_figures_hold_the_stored_means_and_spreads(swept) -> None:
             line = drawn[condition]
             assert close(line["x"], x)
             assert close(line["y"], [entry["full"]["mean"], *entry[condition]["mean"]])
-            assert close(line["yerr"], [entry["full"]["std"], *entry[condition]["std"]])
+            assert close((line["high"] - line["low"]) / 2, [entry["full"]["std"], *entry[condition]["std"]])
             points = np.column_stack([np.repeat(FRACTIONS, len(SEEDS)), np.ravel(entry[condition]["values"])])
             assert close(drawn[f"{condition}_seeds"], points)
         assert close(drawn["full_seeds"], np.column_stack([np.zeros(len(SEEDS)), entry["full"]["values"]]))

@@ -94,6 +94,19 @@ def test_train_json_in_a_pipe_is_parseable_and_matches_history_csv(tmp_path):
         [float(r["test_robust_acc"]) for r in rows], abs=1e-6)
 
 
+def test_progress_in_a_pipe_is_a_plain_line_per_epoch_on_stderr(tmp_path):
+    """No terminal, no bars: a log still shows each epoch as it finishes, and --quiet silences it."""
+    out = tmp_path / "run"
+    result = advq("train", *TINY_TRAIN, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line.split("  ")[0] for line in lines] == ["training: epoch 1/2", "training: epoch 2/2"]
+    assert all("test_robust" in line and line.endswith(" s") for line in lines)
+    assert "\x1b" not in result.stderr and "epoch 1/2" not in result.stdout
+    quiet = advq("--quiet", "train", *TINY_TRAIN, "--out", str(out), "--overwrite")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
 def test_profile_json_has_the_runs_and_quality_means(tmp_path):
     out = tmp_path / "p.h5"
     result = runner.invoke(app, ["--quiet", "profile", *TINY_TRAIN, "--epochs", "1", "--repeats", "1",

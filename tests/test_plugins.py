@@ -68,3 +68,22 @@ def test_unregistering_restores_the_registry():
     assert "extra-net" in registry("models")
     unregister_plugin("extra2")
     assert registry("models").names() == before
+
+
+def test_tracing_prints_every_hook_call_one_plugin_at_a_time():
+    """ADVQ_TRACE_PLUGINS: pluggy's tracing sees every call, since hooks are called through pluggy."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ADVQ_TRACE_PLUGINS": "1", "ADVQ_LOAD_PLUGINS": ""}
+    done = subprocess.run([sys.executable, "-m", "advq_cli", "plugins", "--json"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    calls = [line.split()[0] for line in done.stderr.splitlines() if line.strip().endswith("[hook]")
+             and not line.strip().startswith("finish")]
+    for kind in KINDS:
+        registry(kind)  # plugins loaded here as in the traced process
+        implementers = getattr(pm.hook, f"advq_register_{kind}").get_hookimpls()
+        assert calls.count(f"advq_register_{kind}") == len(implementers) >= 1
+

@@ -54,6 +54,11 @@ def make_world(w: Path) -> None:
     (w / "broken.yaml").write_text("seed: [\n")
     (w / "folder.yaml").mkdir()
     (w / "binary.yaml").write_bytes(b"\xff\xfe\x00seed")
+    # a "billion laughs": nine levels of nine aliases, 9**9 values once expanded, under a key every command has
+    levels = ["l0: &l0 [" + ", ".join(["lol"] * 9) + "]"]
+    levels += [f"l{k}: &l{k} [" + ", ".join([f"*l{k - 1}"] * 9) + "]" for k in range(1, 9)]
+    (w / "laughs.yaml").write_text("\n".join(levels) + "\nseed: *l8\n")
+    (w / "itself.yaml").write_text("seed: &s [1, *s]\n")
     # HDF5 files of another tool, a newer advq, another dataset, and NaN ranks
     (w / "text.h5").write_text("not hdf5")
     with h5py.File(w / "foreign.h5", "w") as handle:
@@ -81,10 +86,22 @@ def make_world(w: Path) -> None:
     np.save(w / "allnan.npy", np.full(N_TRAIN, np.nan))
     np.save(w / "infrank.npy", np.r_[np.full(N_TRAIN - 1, 0.5), np.inf])
     np.save(w / "short.npy", np.zeros(10))
+    (w / "empty.npy").write_bytes(b"")
+    np.save(w / "huge.npy", np.array([0.0, 1e300]))
     # checkpoints of another tool, a newer advq, other data
     payload = read_checkpoint(w / "run" / "best.pt")
     save_checkpoint(w / "otherdata.pt", {**payload, "dataset": {**payload["dataset"], "fingerprint": OTHER_FINGERPRINT}})
     torch.save({"format": "advq-checkpoint", "format_version": 99}, w / "newer.pt")
+    # advq's format tag, but malformed: no model, weights of other shapes, absurd model options
+    save_checkpoint(w / "nomodel.pt", {k: v for k, v in payload.items() if k != "model"})
+    save_checkpoint(w / "shapes.pt", {**payload, "state_dict": {k: v[..., :1] for k, v in payload["state_dict"].items()}})
+    save_checkpoint(w / "absurd.pt", {**payload, "model": {**payload["model"], "options": {"hidden": 10**9}}})
+    save_checkpoint(w / "hollow.pt", {**payload, "model": {**payload["model"], "options": {"hidden": 0}}})
+    # run folders: advq's files without last.pt, and someone else's files
+    (w / "halfrun").mkdir()
+    shutil.copyfile(w / "run" / "best.pt", w / "halfrun" / "best.pt")
+    (w / "notes").mkdir()
+    (w / "notes" / "todo.txt").write_text("not a run\n")
     torch.save(collections.OrderedDict(weight=torch.zeros(1)), w / "foreign.pt")
     (w / "text.pt").write_text("not a checkpoint")
 
@@ -131,6 +148,8 @@ def cases() -> list:
         add(command, [*base, "--config", "missing.yaml"], "Cannot read config file missing.yaml")
         add(command, [*base, "--config", "folder.yaml"], "Cannot read config file folder.yaml")
         add(command, [*base, "--config", "binary.yaml"], "Config file binary.yaml is not UTF-8 text")
+        add(command, [*base, "--config", "laughs.yaml"], "laughs.yaml expands (through its aliases) to more than")
+        add(command, [*base, "--config", "itself.yaml"], "itself.yaml holds a value that contains itself")
     for command in ("train", "profile"):
         base = BASE[command]
         for extra, message in [
@@ -154,8 +173,21 @@ def cases() -> list:
             (["--subset", "sets.h5:nope"], "has no subset 'nope'. Stored: s"),
             (["--subset", "text.h5:s"], "text.h5 is not an HDF5 file"),
             (["--subset", "othersets.h5:s"], "was made for another dataset"),
+            (["--subset", "empty.npy"], "Subset empty.npy is not a readable .npy file (it is empty or cut short)"),
+            (["--subset", "huge.npy"], "has indices out of range: 0..1e+300"),
+            (["--seed", str(2**64 + 1)], "--seed must lie between -(2**63) and 2**63 - 1"),
+            (["--steps", "0"], "--steps must be positive, got 0"),
+            (["--momentum", "5"], "--momentum must lie in [0, 1)"),
+            (["--model", "small-cnn", "--width", "0"], "--width must be positive, got 0"),
+            (["--out", "typo.yaml/inside"], "Cannot write"),
         ]:
             add(command, [*base, *extra], message)
+    add("evaluate", [*BASE["evaluate"], "--out", "typo.yaml/e.h5"], "typo.yaml is a file, not a folder")
+    add("evaluate", [*BASE["evaluate"], "--seed", str(2**64 + 1)], "--seed must lie between")
+    add("train", replaced(BASE["train"], "new", "halfrun"), "halfrun already holds a run: it has no last.pt to resume from (best.pt)")
+    add("train", [*replaced(BASE["train"], "new", "halfrun"), "--resume"], "it has no last.pt to resume from")
+    add("train", replaced(BASE["train"], "new", "notes"), "--out notes holds other files (todo.txt)")
+    add("train", replaced(BASE["train"], "new", "run"), "run already holds a run: pass --resume to continue it")
     add("profile", [*BASE["profile"], "--min-perturbation-max", "x"], "Malformed --min-perturbation-max 'x'")
     add("profile", [*BASE["profile"], "--repeats", "0"], "--repeats must be at least 1")
     for target, message in [
@@ -195,8 +227,11 @@ def cases() -> list:
         ("infrank.npy", "must hold problem ranks in [0, 1)"),
         ("short.npy", "has 10 values; dataset 'digits' has 1437"),
         ("pickled.npy", "is not a readable .npy file"),
+        ("empty.npy", "Rank file empty.npy is not a readable .npy file (it is empty or cut short)"),
     ]:
         add("curate", replaced(FROM_NPY, "RANKS", ranks), message)
+    add("curate", [*replaced(curate_base, "t", "n" * 300), "--export", "npy", "--export-dir", "ex"],
+        "choose a shorter --name")
     add("curate", replaced(replaced(FROM_NPY, "RANKS", "allnan.npy"), "digits", "digitz"), "Unknown dataset 'digitz'")
 
     evaluate_base = BASE["evaluate"]
@@ -208,6 +243,10 @@ def cases() -> list:
         ("foreign.pt", "foreign.pt is not an advq checkpoint"),
         ("newer.pt", "newer.pt was written by a newer advq"),
         ("otherdata.pt", "otherdata.pt was trained on other 'digits' data"),
+        ("nomodel.pt", "nomodel.pt carries advq's format tag but is malformed: it lacks its model description"),
+        ("shapes.pt", "shapes.pt carries advq's format tag but is malformed: its weights do not fit its model"),
+        ("absurd.pt", "absurd.pt carries advq's format tag but is malformed: Model 'mlp' (hidden=1000000000)"),
+        ("hollow.pt", "would have no weights"),
     ]:
         add("evaluate", replaced(evaluate_base, "run/best.pt", checkpoint), message)
     for attacks, message in [("autoatack", "Unknown attack 'autoatack'. Did you mean 'autoattack'?"),
@@ -231,6 +270,9 @@ def cases() -> list:
             add(command, replaced(BASE[command], "p.h5", source), message)
     add("correlations", [*BASE["correlations"], "--measures", "bogus"], "p.h5 has no measure 'bogus'. Stored: ")
     add("correlations", [*BASE["correlations"], "--bins", "0"], "--bins and --max-points must be positive")
+    add("correlations", [*BASE["correlations"], "--bins", "1000000000"],
+        f"--bins 1000000000 is more than the {N_TRAIN} examples p.h5 ranks")
+    add("examples", [*BASE["examples"], "--checkpoint", "shapes.pt"], "shapes.pt carries advq's format tag but is malformed")
     add("consistency", [*BASE["consistency"], "--measure", "bogus"], "p.h5 has no measure 'bogus'. Stored: ")
     add("consistency", replaced(BASE["consistency"], "q.h5", "otherdata.h5"), "only profiles of one dataset compare")
     add("examples", [*BASE["examples"], "--eps", "8/0"], "Malformed --eps '8/0'")
@@ -285,3 +327,40 @@ def test_debug_shows_the_traceback(inside: Path):
     done = advq("--debug", *BASE["train"], "--eps", "8/0")
     assert done.returncode == 1
     assert "Traceback" in done.stderr and "AdvqError: Malformed --eps '8/0'" in done.stderr
+
+
+# -- sizes bounded by the data, not refused -------------------------------------------------------
+
+
+class Notes:
+    """A reporter that keeps the notes it is given."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def start(self, key: str, description: str, total: int) -> None: ...
+
+    def advance(self, key: str, n: int = 1, **fields) -> None: ...
+
+    def finish(self, key: str) -> None: ...
+
+    def info(self, message: str) -> None:
+        self.notes.append(message)
+
+
+def test_examples_per_class_is_lowered_to_what_the_smallest_class_gives_and_says_so(world: Path):
+    from advq_cli.datasets import get_dataset
+    from advq_cli.explaining import ExamplesConfig
+    from advq_cli.explaining.examples import fitted_per_class
+    from advq_cli.explaining.profiles import read_profile
+
+    profile = read_profile(world / "p.h5")
+    labels = get_dataset("digits").train_labels.numpy()
+    smallest = min(int(np.count_nonzero(labels == c)) for c in (3, 5))
+    notes = Notes()
+    config = fitted_per_class(ExamplesConfig(profile=world / "p.h5", per_class=200), profile, labels, [3, 5], notes)
+    assert config.per_class == smallest // 2
+    assert notes.notes == [f"--per-class 200 is more than the smallest chosen class can give to each side "
+                           f"({smallest} ranked examples): showing {smallest // 2} per class."]
+    kept = ExamplesConfig(profile=world / "p.h5", per_class=4)
+    assert fitted_per_class(kept, profile, labels, [3, 5], notes) is kept and len(notes.notes) == 1

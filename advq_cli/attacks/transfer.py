@@ -50,7 +50,7 @@ class Transfer(Attack):
         payload = read_checkpoint(self.surrogate_path)
         if dataset_fingerprint is not None:
             check_fingerprint(payload, dataset_fingerprint, None, f"Surrogate {self.surrogate_path}")
-        self.surrogate = model_from_checkpoint(payload).eval()
+        self.surrogate = model_from_checkpoint(payload, self.surrogate_path).eval()
         self.pgd = PGD(eps, steps=steps, step_size=step_size, random_start=random_start)
 
     def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

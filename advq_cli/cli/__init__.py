@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from typing import Optional
 
 import typer
 
 from .. import __version__
-from ..threads import configure_cpu_threads
-from .common import set_quiet
+from .common import set_quiet, settle_process_when_work_starts
 from .curate import curate_command
 from .evaluate import evaluate_command
 from .explain import explain_app
@@ -56,13 +54,9 @@ app.command("plugins")(plugins_command)
 
 
 def main() -> None:
-    """The `advq` executable: process-wide settings for the one command it runs, then the command.
+    """The `advq` executable: the one command it runs, with process-wide settings once its work starts.
 
     (Not in ``root``: a host process that calls ``app``, such as a test, keeps its own.)
-    Everything imported so far lives until exit, so the garbage collector is told to stop
-    re-scanning it: PyTorch's lazy imports during a run otherwise spend about half a second
-    in collections that free nothing.
     """
-    configure_cpu_threads()
-    gc.freeze()
+    settle_process_when_work_starts()
     app()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import json
 import math
 import os
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -20,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..config import load_config_file, resolve
 from ..errors import AdvqError
+from ..threads import configure_cpu_threads
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C")
@@ -34,6 +37,8 @@ def set_quiet(quiet: bool) -> None:
     console.quiet = quiet
 
 
+WAIT_HELP = "If another advq process is writing the same output, wait for it instead of stopping."
+Wait = Annotated[bool, typer.Option("--wait", help=WAIT_HELP)]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout instead of tables.")]
 
 
@@ -63,12 +68,36 @@ def debug_enabled() -> bool:
     return bool(os.environ.get("ADVQ_DEBUG"))
 
 
+_settle_pending = False
+
+
+def settle_process_when_work_starts() -> None:
+    """For the `advq` executable alone: ``settle_process`` runs when a command's work starts.
+
+    Not at start-up, since help, `--version` and completion need neither PyTorch nor its threads.
+    """
+    global _settle_pending
+    _settle_pending = True
+
+
+def settle_process() -> None:
+    """PyTorch's threads capped at the usable cores; then the garbage collector stops re-scanning
+    what is imported by now (PyTorch above all), which lives until exit anyway: otherwise its lazy
+    imports during a run spend about half a second in collections that free nothing."""
+    global _settle_pending
+    if _settle_pending:
+        _settle_pending = False
+        configure_cpu_threads()
+        gc.freeze()
+
+
 def handle_errors(func: F) -> F:
     """Turn the library's user errors into one line on stderr and exit status 2."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            settle_process()
             return func(*args, **kwargs)
         except AdvqError as exc:
             if debug_enabled():
@@ -116,9 +145,21 @@ def typed_on_command_line(ctx: typer.Context, name: str) -> bool:
 
 
 class RichReporter:
-    """Progress bars for the library's reporter interface."""
+    """The library's reporter interface on the terminal: progress bars there, plain lines when piped.
+
+    With stderr not a terminal (a log file, a pipe, a batch job) bars would print nothing
+    until the end, so each finished epoch or run prints one plain line to stderr, and finer
+    work a line when it ends (an attack) or at most every ``PLAIN_EVERY_S`` seconds (the
+    batches of an epoch). ``--quiet`` silences both.
+    """
+
+    PLAIN_EVERY_S = 30.0
+    COARSE = {"epochs": "epoch ", "runs": "run "}  # key: the unit its plain line names
+    INNER = ("batches", "eval")  # the parts of an epoch, whose end the epoch's own line reports
 
     def __init__(self) -> None:
+        on_terminal = err_console.is_terminal or bool(os.environ.get("ADVQ_FORCE_PROGRESS"))
+        self.plain = not on_terminal and not console.quiet
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -128,9 +169,10 @@ class RichReporter:
             TimeRemainingColumn(),
             console=err_console,
             transient=False,
-            disable=console.quiet or (not err_console.is_terminal and not os.environ.get("ADVQ_FORCE_PROGRESS")),
+            disable=console.quiet or not on_terminal,
         )
         self.tasks: dict[str, Any] = {}
+        self.last_line: dict[str, float] = {}
 
     def __enter__(self) -> "RichReporter":
         self.progress.__enter__()
@@ -151,6 +193,21 @@ class RichReporter:
         if status:
             update["status"] = status
         self.progress.update(self.tasks[key], **update)
+        if self.plain and n > 0:
+            self.print_plain_line(key, status)
+
+    def print_plain_line(self, key: str, status: str) -> None:
+        task = self.progress.tasks[self.tasks[key]]
+        now = time.monotonic()
+        finished = task.completed >= (task.total or 0)
+        due = key in self.COARSE or (finished and key not in self.INNER)
+        if not due and now - self.last_line.get(key, task.start_time or now) < self.PLAIN_EVERY_S:
+            return
+        self.last_line[key] = now
+        elapsed = f"{task.elapsed or 0.0:.0f} s"
+        count = f"{self.COARSE.get(key, '')}{task.completed:g}/{task.total:g}"
+        line = "  ".join(part for part in (f"{task.description}: {count}", status, elapsed) if part)
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     def finish(self, key: str) -> None:
         if key in self.tasks and key != "epochs":

@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ..curation import CurateConfig, SetSummary, curate, list_subsets
+from .. import curation  # its names import their modules (and PyTorch) on first use, not at `--help`
 from ..errors import AdvqError
-from .common import JsonOutput, RichReporter, typed_on_command_line, console, handle_errors, print_json, resolved_config
+from .common import JsonOutput, RichReporter, Wait, typed_on_command_line, console, handle_errors, print_json, resolved_config
 from .options import CONFIG_FILE
 
 SOURCE, RULES, OUTPUT = "Source of ranks", "Rules", "Output"
@@ -43,6 +43,7 @@ def curate_command(
     overwrite: Annotated[bool, _opt("--overwrite", help="Replace sets and exports of the same name.", panel=OUTPUT)] = False,
     export: Annotated[Optional[str], _opt("--export", help="Also export every set made: npy, imagefolder, hdf5 (comma-separated) or a plugin.", panel=OUTPUT)] = None,
     export_dir: Annotated[Optional[Path], _opt("--export-dir", help="Folder for --export.", panel=OUTPUT)] = None,
+    wait: Wait = False,
     list_file: Annotated[Optional[Path], _opt("--list", help="Show the sets stored in this file and exit.", panel=OUTPUT)] = None,
     json_output: JsonOutput = False,
 ) -> None:
@@ -52,15 +53,15 @@ def curate_command(
         others = [k for k in values if k != "data_dir" and typed_on_command_line(ctx, k)]
         if others or config is not None:
             raise AdvqError("--list FILE.h5 shows stored sets; give it alone (with --data-dir if needed).")
-        sets = list_subsets(list_file, data_dir)
+        sets = curation.list_subsets(list_file, data_dir)
         if json_output:
             print_json({"file": list_file, "sets": sets})
         else:
             print_sets(f"Sets in {list_file}", sets)
         return
-    cfg = resolved_config(CurateConfig, ctx, config, values)
+    cfg = resolved_config(curation.CurateConfig, ctx, config, values)
     with RichReporter() as reporter:
-        result = curate(cfg, reporter)
+        result = curation.curate(cfg, reporter)
     if json_output:
         print_json(result)
         return
@@ -69,7 +70,7 @@ def curate_command(
         console.print(f"Exported {path}", highlight=False)
 
 
-def print_sets(title: str, sets: list[SetSummary]) -> None:
+def print_sets(title: str, sets: list[curation.SetSummary]) -> None:
     if not sets:
         console.print(f"{title}: none.", highlight=False)
         return

@@ -5,15 +5,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from ..evaluation import EvaluateConfig, EvaluationResult, evaluate
+from .. import evaluation  # its names import their modules (and PyTorch) on first use, not at `--help`
 from ..evaluation.config import DEFAULT_ATTACKS
-from .common import JsonOutput, RichReporter, console, handle_errors, print_json, resolved_config
+
+if TYPE_CHECKING:
+    import numpy as np
+from .common import JsonOutput, RichReporter, Wait, console, handle_errors, print_json, resolved_config
 from .options import CONFIG_FILE
 
 
@@ -63,6 +65,7 @@ def evaluate_command(
     device: Device = None,
     resume: Resume = False,
     overwrite: Overwrite = False,
+    wait: Wait = False,
     seed: Seed = 0,
     surrogate: Surrogate = None,
     data_dir: DataDir = None,
@@ -72,12 +75,12 @@ def evaluate_command(
     values = dict(
         checkpoint=checkpoint, attacks=attacks, eps=eps, step_size=step_size, random_start=random_start,
         n_examples=n_examples, batch_size=batch_size,
-        per_class=per_class, out=out, device=device, resume=resume, overwrite=overwrite, seed=seed,
+        per_class=per_class, out=out, device=device, resume=resume, overwrite=overwrite, wait=wait, seed=seed,
         surrogate=surrogate, data_dir=data_dir,
     )
-    cfg = resolved_config(EvaluateConfig, ctx, config, values)
+    cfg = resolved_config(evaluation.EvaluateConfig, ctx, config, values)
     with RichReporter() as reporter:
-        result = evaluate(cfg, reporter)
+        result = evaluation.evaluate(cfg, reporter)
     if json_output:
         print_json(result_document(result, cfg.per_class))
         return
@@ -90,7 +93,7 @@ def evaluate_command(
     console.print(f"Per-example results → {result.out}", highlight=False)
 
 
-def _rows(result: EvaluationResult) -> list[tuple[str, np.ndarray]]:
+def _rows(result: evaluation.EvaluationResult) -> list[tuple[str, np.ndarray]]:
     return [("clean", result.clean), *result.attacks.items(), ("worst case", result.worst_case)]
 
 
@@ -104,7 +107,7 @@ class SummaryRow:
     """Kept from the file by --resume rather than run now."""
 
 
-def summary_rows(result: EvaluationResult) -> list[SummaryRow]:
+def summary_rows(result: evaluation.EvaluationResult) -> list[SummaryRow]:
     """The summary table's rows: clean, each attack, the worst case."""
     return [
         SummaryRow(name, float(correct.mean()), result.seconds.get(name, math.nan), name in result.resumed)
@@ -112,7 +115,7 @@ def summary_rows(result: EvaluationResult) -> list[SummaryRow]:
     ]
 
 
-def result_document(result: EvaluationResult, per_class: bool) -> dict[str, object]:
+def result_document(result: evaluation.EvaluationResult, per_class: bool) -> dict[str, object]:
     """`--json`: the tables and the gap as one document (per-class accuracies keyed by class name)."""
     document: dict[str, object] = {
         "dataset": result.dataset, "eps": result.eps, "n_examples": result.n_examples,
@@ -125,7 +128,7 @@ def result_document(result: EvaluationResult, per_class: bool) -> dict[str, obje
     return document
 
 
-def print_summary(result: EvaluationResult) -> None:
+def print_summary(result: evaluation.EvaluationResult) -> None:
     table = Table(title=f"{result.dataset}, ε = {result.eps:.6g}, {result.n_examples} test examples")
     for column in ("attack", "accuracy", "seconds"):
         table.add_column(column, justify="left" if column == "attack" else "right")
@@ -137,7 +140,7 @@ def print_summary(result: EvaluationResult) -> None:
     console.print(table)
 
 
-def print_per_class(result: EvaluationResult) -> None:
+def print_per_class(result: evaluation.EvaluationResult) -> None:
     rows = _rows(result)
     table = Table(title="Accuracy per class")
     table.add_column("class")

@@ -9,16 +9,10 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..explaining import (
-    ConsistencyConfig, CorrelationsConfig, ExamplesConfig, ExplainResult, explain_consistency, explain_correlations,
-    explain_examples,
-)
-from ..explaining.competing import CompetingConfig, explain_competing
-from ..explaining.finetune import FinetuneConfig, explain_finetune
-from ..explaining.sweep import explain_sweep
+from .. import explaining  # its names import their modules (and PyTorch) on first use, not at `--help`
 from ..explaining.report import number
 from .common import RichReporter
-from .common import console, handle_errors, resolved_config
+from .common import Wait, console, handle_errors, resolved_config
 from .options import CONFIG_FILE
 from .sweep_options import resolved_sweep_config, sweep_options
 
@@ -62,10 +56,14 @@ def correlations_command(
     bins: Annotated[int, typer.Option("--bins", help="Equal-width bins of the problem rank.")] = 20,
     max_points: MaxPoints = 5000,
     seed: SampleSeed = 0,
+    wait: Wait = False,
 ) -> None:
     """Each stored measure against the problem rank: Spearman's ρ, binned means ± std, a scatter (Fig. 11)."""
-    values = dict(profile=profile, out_dir=out_dir, measures=measures, bins=bins, max_points=max_points, seed=seed)
-    result = explain_correlations(resolved_config(CorrelationsConfig, ctx, config, values))
+    values = dict(
+        profile=profile, out_dir=out_dir, measures=measures, bins=bins, max_points=max_points, seed=seed, wait=wait
+    )
+    with RichReporter() as reporter:
+        result = explaining.explain_correlations(resolved_config(explaining.CorrelationsConfig, ctx, config, values), reporter)
     table = Table(title=f"Spearman's ρ with the problem rank ({result.summary['n_examples']} examples)")
     for column in ("measure", "ρ", "examples"):
         table.add_column(column, justify="left" if column == "measure" else "right")
@@ -92,13 +90,15 @@ def consistency_command(
     max_pairs: Annotated[int, typer.Option("--max-pairs", help="Pairs drawn as scatter plots.")] = 6,
     max_points: MaxPoints = 5000,
     seed: SampleSeed = 0,
+    wait: Wait = False,
 ) -> None:
     """Rank agreement between the runs of one profile or between profiles: Spearman matrix and scatters (Fig. 12-14)."""
     values = dict(
         profiles=profiles, out_dir=out_dir, measure=measure, labels=labels, max_pairs=max_pairs,
-        max_points=max_points, seed=seed,
+        max_points=max_points, seed=seed, wait=wait,
     )
-    result = explain_consistency(resolved_config(ConsistencyConfig, ctx, config, values))
+    with RichReporter() as reporter:
+        result = explaining.explain_consistency(resolved_config(explaining.ConsistencyConfig, ctx, config, values), reporter)
     matrix = result.summary["spearman_matrix"]
     table = Table(title=f"Spearman's ρ of {result.summary['measure']} between {result.summary['between']}")
     table.add_column("")
@@ -134,13 +134,15 @@ def examples_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the attack's random start.")] = 0,
     device: Device = None,
     data_dir: DataDir = None,
+    wait: Wait = False,
 ) -> None:
     """The lowest- and highest-quality training examples per class beside their PGD counterparts (Fig. 3a)."""
     values = dict(
         profile=profile, checkpoint=checkpoint, out_dir=out_dir, per_class=per_class, eps=eps, steps=steps,
-        classes=classes, seed=seed, device=device, data_dir=data_dir,
+        classes=classes, seed=seed, device=device, data_dir=data_dir, wait=wait,
     )
-    result = explain_examples(resolved_config(ExamplesConfig, ctx, config, values))
+    with RichReporter() as reporter:
+        result = explaining.explain_examples(resolved_config(explaining.ExamplesConfig, ctx, config, values), reporter)
     summary = result.summary
     names = summary["class_names"]
     attack = summary["attack"]
@@ -215,17 +217,18 @@ def finetune_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fine-tuning and the evaluation.")] = 0,
     device: Device = None,
     data_dir: DataDir = None,
+    wait: Wait = False,
 ) -> None:
     """Targeted class-pair adversarial fine-tuning on all data versus the high-quality subset (appendix G.1/G.2)."""
     values = dict(
         checkpoint=checkpoint, pairs=pairs, profile=profile, out_dir=out_dir, remove_lowest=remove_lowest,
         epochs=epochs, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size, eval_eps=eval_eps,
         eval_step_size=eval_step_size, eval_random_start=eval_random_start, attack=attack,
-        n_examples=n_examples, seed=seed, device=device, data_dir=data_dir,
+        n_examples=n_examples, seed=seed, device=device, data_dir=data_dir, wait=wait,
     )
-    cfg = resolved_config(FinetuneConfig, ctx, config, values)
+    cfg = resolved_config(explaining.FinetuneConfig, ctx, config, values)
     with RichReporter() as reporter:
-        result = explain_finetune(cfg, reporter)
+        result = explaining.explain_finetune(cfg, reporter)
     summary = result.summary
     table = Table(title=f"Target class accuracy: before → after fine-tuning (robust: {summary['evaluation']['attack']})")
     for column in ("pair", "data", "clean", "robust"):
@@ -308,6 +311,7 @@ def competing_command(
     ] = None,
     device: Device = None,
     data_dir: DataDir = None,
+    wait: Wait = False,
 ) -> None:
     """The per-class overestimation gap after adding low-quality examples of competing classes (appendix G.3)."""
     values = dict(
@@ -315,11 +319,11 @@ def competing_command(
         controls=controls, attacks=attacks, n_examples=n_examples, model=model, method=method, epochs=epochs,
         milestones=milestones, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size,
         eval_eps=eval_eps, eval_step_size=eval_step_size, eval_steps=eval_steps, eval_random_start=eval_random_start,
-        eval_examples=eval_examples, seed=seed, device=device, data_dir=data_dir,
+        eval_examples=eval_examples, seed=seed, device=device, data_dir=data_dir, wait=wait,
     )
-    cfg = resolved_config(CompetingConfig, ctx, config, values)
+    cfg = resolved_config(explaining.CompetingConfig, ctx, config, values)
     with RichReporter() as reporter:
-        result = explain_competing(cfg, reporter)
+        result = explaining.explain_competing(cfg, reporter)
     summary = result.summary
     first, second = summary["attacks"]
     table = Table(title=f"Overestimation gap ({first} − {second}) per training set")
@@ -357,14 +361,17 @@ def sweep_command(
     n_examples: NExamples = None,
     **options: Any,
 ) -> None:
-    """Lowest-quality versus random removal at several fractions: best and last robust accuracy, clean accuracy
-    and the PGD-10 − AutoAttack gap, each over seeds (Fig. 8/9). Training options default to the profile's."""
+    """Lowest-quality versus random removal at several fractions, each over seeds (Fig. 8/9).
+
+    Reports best and last robust accuracy, clean accuracy and the PGD-10 − AutoAttack gap.
+    Training options default to the profile's.
+    """
     values = dict(
         profile=profile, out_dir=out_dir, fractions=fractions, repeats=repeats, attacks=attacks, n_examples=n_examples,
         **options,
     )
     with RichReporter() as reporter:
-        result = explain_sweep(resolved_sweep_config(ctx, config, values), reporter)
+        result = explaining.explain_sweep(resolved_sweep_config(ctx, config, values), reporter)
     metrics, summary = result.summary["metrics"], result.summary
     table = Table(title=f"Mean over {len(summary['seeds'])} seed(s): lowest quality removed / removed at random")
     table.add_column("fraction removed")
@@ -379,6 +386,6 @@ def sweep_command(
     print_files(result)
 
 
-def print_files(result: ExplainResult) -> None:
+def print_files(result: explaining.ExplainResult) -> None:
     for path in result.files:
         console.print(f"Wrote {path}", highlight=False)

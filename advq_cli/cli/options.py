@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..training.config import TrainConfig
+from .common import WAIT_HELP
 
 D = TrainConfig()
 TRAINING = "Training"
@@ -36,8 +37,10 @@ def _eps_text(value: float) -> str:
 
 
 SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
-    "dataset": (str, _opt(D.dataset, "--dataset", help="Dataset plugin name (see `advq plugins`).", panel=DATA)),
+    "dataset": (str, _opt(D.dataset, "--dataset", help="Dataset plugin name (see `advq plugins`), or imagefolder:PATH, npz:FILE, hf:NAME_OR_PATH.", panel=DATA)),
     "data_dir": (Optional[str], _opt(None, "--data-dir", help="Where the dataset's files are.", panel=DATA)),
+    "image_size": (Optional[str], _opt(None, "--image-size", help="Resize your own images (imagefolder:, npz:, hf:) to H or H,W pixels (bilinear).", panel=DATA)),
+    "channels": (Optional[int], _opt(None, "--channels", help="Convert your own images to 1 (greyscale) or 3 (RGB) channels.", panel=DATA)),
     "download": (bool, _opt(D.download, "--download", help="Download the dataset if missing.", panel=DATA)),
     "subset": (Optional[str], _opt(None, "--subset", help="Train on FILE.npy or FILE.h5:NAME only.", panel=DATA)),
     "model": (str, _opt(D.model, "--model", help="Model plugin name.", panel=DATA)),
@@ -59,6 +62,7 @@ SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
     "device": (Optional[str], _opt(None, "--device", help="cpu, cuda, cuda:N (default: cuda when available).", panel=TRAINING)),
     "resume": (bool, _opt(D.resume, "--resume", help="Continue an interrupted run in --out.", panel=TRAINING)),
     "overwrite": (bool, _opt(D.overwrite, "--overwrite", help="Replace a finished run in --out.", panel=TRAINING)),
+    "wait": (bool, _opt(D.wait, "--wait", help=WAIT_HELP, panel=TRAINING)),
     "eps": (str, _opt(_eps_text(D.eps), "--eps", help="Perturbation radius, e.g. 8/255 or 0.0314.", panel=ATTACK)),
     "steps": (int, _opt(D.steps, "--steps", help="PGD iterations.", panel=ATTACK)),
     "step_size": (str, _opt(_eps_text(D.step_size), "--step-size", help="PGD step size, e.g. 2/255.", panel=ATTACK)),

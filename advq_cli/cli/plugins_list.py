@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from ..events import listeners
-from ..plugins import KINDS, registry
+from ..plugins import DEFAULT_PLUGINS, KINDS, registry
 from .common import JsonOutput, console, handle_errors, print_json
 
 
 @handle_errors
 def plugins_command(json_output: JsonOutput = False) -> None:
     """List every installed plugin and what it registers (and which plugins listen to training epochs)."""
+    from ..events import listeners
+
     rows = [
         {"kind": singular, "name": entry.name, "plugin": entry.plugin, "description": entry.description}
         for kind, singular in KINDS.items()
@@ -25,8 +26,14 @@ def plugins_command(json_output: JsonOutput = False) -> None:
         print_json(rows)
         return
     table = Table(title="advq plugins")
-    for column in ("kind", "name", "plugin", "description"):
-        table.add_column(column, overflow="fold")
+    for column in ("kind", "name", "plugin"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("description")
     for row in rows:
-        table.add_row(*row.values())
+        table.add_row(row["kind"], row["name"], plugin_label(row["plugin"]), row["description"])
     console.print(table)
+
+
+def plugin_label(plugin: str) -> str:
+    """Built-ins by one word, so that names and descriptions keep the width of a narrow terminal."""
+    return "built-in" if plugin in DEFAULT_PLUGINS else plugin

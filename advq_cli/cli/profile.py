@@ -9,8 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..profiling import ProfileConfig, ProfileResult, profile
-from ..profiling.store import PROBLEM_RANK
+from .. import profiling  # its names import their modules (and PyTorch) on first use, not at `--help`
 from .common import JsonOutput, RichReporter, console, handle_errors, print_json, resolved_config
 from .options import CONFIG_FILE, TRAINING, with_training_options
 
@@ -65,15 +64,17 @@ def profile_command(
     json_output: JsonOutput = False,
     **options: Any,
 ) -> None:
-    """Adversarially train R runs, record every example under the training attack each epoch,
-    and write the quality measures and the averaged problem rank to one HDF5 file."""
+    """Adversarially train R runs, recording every example under attack each epoch, and rank the examples by quality.
+
+    Writes one HDF5 file: each run's per-epoch record, the quality measures and the averaged problem rank.
+    """
     values = {
         "out": out, "repeats": repeats, "min_perturbation_max": min_perturbation_max, "executor": executor,
         "parallel": parallel, "ray_address": ray_address, **options,
     }
-    cfg = resolved_config(ProfileConfig, ctx, config, values)
+    cfg = resolved_config(profiling.ProfileConfig, ctx, config, values)
     with RichReporter() as reporter:
-        result = profile(cfg, reporter)
+        result = profiling.profile(cfg, reporter)
     if json_output:
         print_json(result)
     else:
@@ -84,7 +85,9 @@ def _number(value: float, digits: int = 4) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def print_profile_result(result: ProfileResult) -> None:
+def print_profile_result(result: profiling.ProfileResult) -> None:
+    from ..profiling.store import PROBLEM_RANK
+
     runs = Table(title=f"Profile runs ({result.out})")
     for column in ("run", "seed", "status", "epochs", "best epoch", "best robust test acc", "last robust train acc"):
         runs.add_column(column, justify="right")

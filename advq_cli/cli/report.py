@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from ..training import TrainResult
+from .. import training
 from .common import console
 
 
-def print_training_result(result: TrainResult) -> None:
+def print_training_result(result: training.TrainResult) -> None:
     table = Table(title=f"Training history ({result.out})")
     for column in ("epoch", "lr", "train clean", "train robust", "test clean", "test robust", "seconds"):
         table.add_column(column, justify="right")

@@ -12,7 +12,7 @@ from typing import Annotated, Any, get_args
 import typer
 
 from ..config import load_config_file
-from ..explaining.sweep import SET_BY_SWEEP, SweepConfig, resolve_sweep_config
+from ..explaining.sweep_config import SET_BY_SWEEP, SweepConfig, resolve_sweep_config
 from .common import typed_on_command_line
 from .options import SHARED, with_training_options
 
@@ -23,7 +23,7 @@ def sweep_options(func: Callable[..., Any]) -> Callable[..., Any]:
     wrapped = with_training_options(func)
     signature = inspect.signature(wrapped)
     kept = [
-        _profile_default(p) if p.name in SHARED else p
+        _profile_default(p) if p.name in SHARED and p.name != "wait" else p  # --wait is the sweep's own
         for p in signature.parameters.values() if p.name not in SET_BY_SWEEP
     ]
     wrapped.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..training import TrainConfig, train
-from ..training.distributed import World
+from .. import training  # its names import their modules (and PyTorch) on first use, not at `--help`
 from .common import JsonOutput, RichReporter, handle_errors, print_json, resolved_config
 from .options import CONFIG_FILE, with_training_options
 from .report import print_training_result
@@ -24,9 +23,11 @@ def train_command(
     **options: Any,
 ) -> None:
     """Adversarially train a model, with early stopping on robust test accuracy."""
-    cfg = resolved_config(TrainConfig, ctx, config, {"out": out, **options})
+    from ..training.distributed import World
+
+    cfg = resolved_config(training.TrainConfig, ctx, config, {"out": out, **options})
     with RichReporter() as reporter:
-        result = train(cfg, reporter)
+        result = training.train(cfg, reporter)
     if not World.from_environment().is_main:
         return  # under torchrun, rank 0 alone prints the result
     if json_output:

@@ -1,8 +1,13 @@
 """`advq curate`: named, reusable subsets from quality ranks, and exports any PyTorch code loads."""
 
-from .config import CurateConfig
-from .run import CurateResult, SetSummary, curate, list_subsets
-from .sources import MEASURE_DIRECTIONS
-from .store import CuratedSet
+from ..lazy import lazy_exports
 
-__all__ = ["MEASURE_DIRECTIONS", "CurateConfig", "CurateResult", "CuratedSet", "SetSummary", "curate", "list_subsets"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "CurateConfig": ".config",
+    "CurateResult": ".run",
+    "SetSummary": ".run",
+    "curate": ".run",
+    "list_subsets": ".run",
+    "MEASURE_DIRECTIONS": ".sources",
+    "CuratedSet": ".store",
+})

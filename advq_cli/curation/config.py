@@ -4,15 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from ..config import parse_fraction, parse_name_list
+from ..errors import AdvqError
 from .sources import PROBLEM_RANK
 from .store import check_name
 
 
 def _names(value: Any, what: str) -> list[str]:
     return parse_name_list(value)
+
+
+def _existing(kind: str) -> Callable[[Any, str], Path]:
+    """A source file checked as it is parsed, so that a missing one is the first complaint, not the rule or the name."""
+
+    def parse(value: Any, what: str) -> Path:
+        path = Path(value)
+        if not path.is_file():
+            raise AdvqError(f"{kind} not found: {path}.")
+        return path
+
+    return parse
 
 
 @dataclass
@@ -23,8 +37,8 @@ class CurateConfig:
     ``classes``. Sets go to ``out``, or into the profile when ``out`` is not given.
     """
 
-    profile: Path | None = None
-    from_npy: Path | None = None
+    profile: Path | None = field(default=None, metadata={"parse": _existing("File")})
+    from_npy: Path | None = field(default=None, metadata={"parse": _existing("Rank file")})
     dataset: str | None = None
     data_dir: str | None = None
     rank: str = PROBLEM_RANK
@@ -39,6 +53,7 @@ class CurateConfig:
     seed: int = 0
     out: Path | None = None
     overwrite: bool = False
+    wait: bool = False
     export: list[str] = field(default_factory=list, metadata={"parse": _names})
     export_dir: Path | None = None
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_write_text, out_of_space
 from ..datasets import DatasetBundle
-from ..errors import AdvqError
+from ..errors import AdvqError, OutOfSpaceError
 from ..plugins import registry
 from ..registry import Entry
 from .store import CuratedSet
@@ -35,11 +35,31 @@ def check_export_dir(folder: Path, names: list[str], overwrite: bool) -> None:
     """Refuse to replace earlier exports of these names unless overwriting."""
     if folder.exists() and not folder.is_dir():
         raise AdvqError(f"Export folder {folder} is a file.")
+    limit = _longest_file_name(folder) - NAME_MARGIN
+    for name in names:
+        if len(os.fsencode(name)) > limit:
+            raise AdvqError(
+                f"Set name '{name[:40]}…' is {len(os.fsencode(name))} bytes long: exported files need names of at most "
+                f"{limit} bytes in {folder}; choose a shorter --name."
+            )
     if overwrite or not folder.exists():
         return
     taken = sorted(p.name for p in folder.iterdir() if any(_belongs(p.name, n) for n in names))
     if taken:
         raise AdvqError(f"{folder} already holds {', '.join(taken)}; add --overwrite to replace.")
+
+
+NAME_MARGIN = 32
+"""Bytes a file name adds to its set's name: ``.manifest.json``, the staging folder's ``.<name>.XXXXXXXX.export``, an exporter's extension."""
+
+
+def _longest_file_name(folder: Path) -> int:
+    """The file system's limit on one file name where ``folder`` is (or would be created)."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    try:
+        return int(os.pathconf(existing, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows) or no answer: the common limit
+        return 255
 
 
 def manifest_for(subset: CuratedSet, bundle: DatasetBundle) -> dict[str, Any]:
@@ -82,7 +102,16 @@ def _run_exporter(
 ) -> list[str]:
     stage = Path(tempfile.mkdtemp(prefix=f".{subset.name}.", suffix=".export", dir=folder))
     try:
-        entry.obj(bundle, subset.indices, stage, subset.name, manifest)
+        try:
+            entry.obj(bundle, subset.indices, stage, subset.name, manifest)
+        except Exception as exc:
+            reason = out_of_space(exc, stage)
+            if reason is None:
+                raise
+            raise OutOfSpaceError(
+                f"Cannot export {subset.name} to {folder}: {reason}; no earlier export was changed. "
+                "Free some space and run the command again."
+            ) from None
         written = sorted(p.name for p in stage.iterdir())
         stray = [n for n in written if not _belongs(n, subset.name)]
         if not written or stray:

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 from PIL import Image
 
 from ..datasets import DatasetBundle
 from ..errors import AdvqError
-from ..h5store import stamp
+from ..h5store import stamp, updating
 
 EXPORT_FORMAT = "advq-export"
 
@@ -35,17 +35,24 @@ def export_imagefolder(
 
     Class folders start with the zero-padded label, so ImageFolder's sorted classes get
     the dataset's labels whenever every class is present; file names are zero-padded
-    training indices, so files sort in index order.
+    training indices, so files sort in index order. A dataset read from image files
+    (``imagefolder:``) has its original files copied byte for byte, as
+    ``<index>-<original name>``, instead of re-encoded.
     """
     channels = bundle.in_channels
-    if channels not in (1, 3):
+    if channels not in (1, 3) and not bundle.train_files:
         raise AdvqError(f"The imagefolder export needs greyscale or RGB images; '{bundle.name}' has {channels} channels.")
     folders = class_folder_names(bundle.classes)
     width = len(str(bundle.n_train - 1))
-    images = bundle.train_images[indices].permute(0, 2, 3, 1).numpy()
     labels = bundle.train_labels[indices].numpy()
     for label in np.unique(labels):
         (folder / name / folders[label]).mkdir(parents=True)
+    if bundle.train_files:
+        for index, label in zip(indices, labels):
+            source = bundle.train_files[index]
+            shutil.copyfile(source, folder / name / folders[label] / f"{index:0{width}d}-{source.name}")
+        return
+    images = bundle.train_images[indices].permute(0, 2, 3, 1).numpy()
     for index, image, label in zip(indices, images, labels):
         pixels = image[:, :, 0] if channels == 1 else image
         Image.fromarray(np.ascontiguousarray(pixels)).save(folder / name / folders[label] / f"{index:0{width}d}.png")
@@ -60,7 +67,7 @@ def class_folder_names(classes: tuple[str, ...]) -> list[str]:
 def export_hdf5(bundle: DatasetBundle, indices: np.ndarray, folder: Path, name: str, manifest: dict[str, Any]) -> None:
     """``<name>.h5``: ``images`` uint8 (M, C, H, W), ``labels`` and the original ``indices`` (int64)."""
     index = np.asarray(indices, dtype=np.int64)
-    with h5py.File(folder / f"{name}.h5", "w") as handle:
+    with updating(folder / f"{name}.h5", new=True) as handle:  # in memory: a full disk is a clear error
         stamp(
             handle, EXPORT_FORMAT, bundle.name, bundle.fingerprint,
             n_train=bundle.n_train, classes=list(bundle.classes), manifest=json.dumps(manifest, sort_keys=True),

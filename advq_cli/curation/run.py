@@ -13,9 +13,10 @@ import numpy as np
 
 from ..config import to_plain
 from ..datasets import DatasetBundle, get_dataset
+from ..datasets.spec import same_dataset
 from ..errors import AdvqError, FingerprintMismatchError
+from ..locking import exclusive
 from ..progress import NullReporter, Reporter
-from ..registry import normalise_name
 from . import rules
 from .config import CurateConfig
 from .export import check_export_dir, export_set, exporter_entries
@@ -44,8 +45,18 @@ class CurateResult:
 
 
 def curate(config: CurateConfig, reporter: Reporter | None = None) -> CurateResult:
-    """Build the sets the config asks for, store them in ``config.target`` and export them."""
+    """Build the sets the config asks for, store them in ``config.target`` and export them.
+
+    Both outputs stay locked from the first read of the target to the last write, so two
+    curates of one file add their sets one after the other and neither set is lost.
+    """
     reporter = reporter or NullReporter()
+    with exclusive(config.target, config.export_dir, wait=config.wait, reporter=reporter):
+        return _curate_locked(config, reporter)
+
+
+def _curate_locked(config: CurateConfig, reporter: Reporter) -> CurateResult:
+    """``curate`` once this process alone writes the target and the export folder."""
     bundle, ranking = load_ranking(config)
     classes = resolve_classes(config.classes, bundle)
     sets = build_sets(config, ranking, bundle.train_labels.numpy(), classes)
@@ -77,7 +88,7 @@ def load_ranking(config: CurateConfig) -> tuple[DatasetBundle, Ranking]:
         return bundle, read_npy_ranking(config.from_npy, bundle)
     profile: Path = config.profile  # type: ignore[assignment]
     dataset = file_dataset(profile)
-    if config.dataset is not None and normalise_name(config.dataset) != normalise_name(dataset):
+    if config.dataset is not None and not same_dataset(config.dataset, dataset, config.data_dir):
         raise FingerprintMismatchError(f"{profile} was made for dataset '{dataset}', not '{config.dataset}'.")
     bundle = get_dataset(dataset, config.data_dir)
     return bundle, read_profile_ranking(profile, config.rank, config.higher_is_worse, bundle)

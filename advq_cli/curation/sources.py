@@ -18,6 +18,7 @@ from ..h5store import open_checked
 from ..profiling.store import FORMAT as PROFILE_FORMAT
 from ..profiling.store import PROBLEM_RANK, quality_arrays
 from ..registry import normalise_name
+from ..subsets import read_npy
 
 SUBSETS_FORMAT = "advq-subsets"
 READABLE_FORMATS = (PROFILE_FORMAT, SUBSETS_FORMAT)
@@ -91,10 +92,7 @@ def read_npy_ranking(path: Path, bundle: DatasetBundle) -> Ranking:
     """An external problem rank: one value in [0, 1) per training example, NaN = not ranked."""
     if not path.is_file():
         raise AdvqError(f"Rank file not found: {path}.")
-    try:
-        raw = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise AdvqError(f"{path} is not a readable .npy file ({exc}).") from None
+    raw = read_npy(path, f"Rank file {path}")
     scores = check_scores(raw, bundle, f"Rank file {path}", is_problem_rank=True)
     return Ranking(scores, PROBLEM_RANK, True, str(path.resolve()), scores)
 

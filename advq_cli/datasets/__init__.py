@@ -1,5 +1,13 @@
 """Datasets as uint8 tensors in canonical order, loaded through the dataset plugins."""
 
-from .bundle import DatasetBundle, fingerprint_of, get_dataset, load_dataset
+from ..lazy import lazy_exports
 
-__all__ = ["DatasetBundle", "fingerprint_of", "get_dataset", "load_dataset"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "DatasetBundle": ".bundle",
+    "fingerprint_of": ".bundle",
+    "get_dataset": ".bundle",
+    "load_dataset": ".bundle",
+    "DatasetSpec": ".spec",
+    "configured_dataset_name": ".spec",
+    "parse_dataset_name": ".spec",
+})

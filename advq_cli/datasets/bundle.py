@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..errors import AdvqError
+from .spec import parse_dataset_name
 
 
 PAPER_EVALUATION = {"eval_eps": 8 / 255, "eval_step_size": 2 / 255}
@@ -23,6 +24,8 @@ class DatasetBundle:
     The training order is the dataset's canonical order: every stored index refers to it.
     ``augment`` says whether crop-and-flip augmentation suits the images (natural colour
     images of 32 pixels or more); ``mean``/``std`` are per channel in [0, 1] units.
+    ``train_files``, when the images come from files, names each training image's file
+    (exports copy them instead of re-encoding).
     ``eval_eps`` and ``eval_step_size`` are the L∞ radius and PGD step that robustness is
     reported at by default (``PAPER_EVALUATION`` on the paper's datasets); None means the
     training attack's, for datasets the paper sets no evaluation radius for.
@@ -40,6 +43,7 @@ class DatasetBundle:
     eval_eps: float | None = None
     eval_step_size: float | None = None
     fingerprint: str = field(default="", compare=False)
+    train_files: tuple[Path, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for part in ("train_images", "test_images"):
@@ -49,6 +53,8 @@ class DatasetBundle:
         for part in ("train_labels", "test_labels"):
             if getattr(self, part).dtype != torch.int64:
                 object.__setattr__(self, part, getattr(self, part).long())
+        if self.train_files and len(self.train_files) != self.train_images.shape[0]:
+            raise ValueError(f"{self.name}: {len(self.train_files)} train_files for {self.train_images.shape[0]} images")
         if not self.fingerprint:
             object.__setattr__(self, "fingerprint", fingerprint_of(self.name, self.train_images, self.train_labels))
 
@@ -62,7 +68,14 @@ class DatasetBundle:
 
     @property
     def image_size(self) -> int:
-        return int(self.train_images.shape[-1])
+        """The side of the square images every model is built for."""
+        height, width = self.train_images.shape[-2:]
+        if height != width:
+            raise AdvqError(
+                f"Dataset '{self.name}' has {height}×{width} images; advq's models take square images: "
+                "resize them with --image-size N."
+            )
+        return int(width)
 
     @property
     def n_train(self) -> int:
@@ -74,10 +87,14 @@ class DatasetBundle:
 
 def fingerprint_of(name: str, images: torch.Tensor, labels: torch.Tensor) -> str:
     """A short content hash of the training split: files made for one dataset refuse another."""
-    digest = hashlib.sha256()
-    digest.update(f"{name}:{tuple(images.shape)}".encode())
-    digest.update(_raw_bytes(images))
-    digest.update(_raw_bytes(labels.to(torch.int64)))
+    return content_hash(f"{name}:{tuple(images.shape)}", images, labels.to(torch.int64))
+
+
+def content_hash(header: str, *tensors: torch.Tensor) -> str:
+    """The first 16 hex digits of the SHA-256 of a header and the tensors' bytes."""
+    digest = hashlib.sha256(header.encode())
+    for tensor in tensors:
+        digest.update(_raw_bytes(tensor))
     return digest.hexdigest()[:16]
 
 
@@ -90,13 +107,19 @@ _cache: dict[tuple[str, str, bool], DatasetBundle] = {}
 
 
 def get_dataset(name: str, data_dir: str | Path | None = None, download: bool = False) -> DatasetBundle:
-    """The named dataset, loaded once per process through its plugin."""
+    """The named dataset, loaded once per process through its plugin.
+
+    ``scheme:LOCATION?options`` names go to the loader registered as ``"<scheme>:"``,
+    called with the parsed ``DatasetSpec`` first (see ``spec.py``).
+    """
     from ..plugins import registry
 
-    entry = registry("datasets").entry(name)
-    key = (entry.name, str(data_dir or ""), bool(download))
+    spec = parse_dataset_name(name)
+    entry = registry("datasets").entry(spec.registered_name)
+    key = (spec.resolved(data_dir).text if spec.scheme else entry.name, str(data_dir or ""), bool(download))
     if key not in _cache:
-        bundle = entry.obj(Path(data_dir) if data_dir else None, download)
+        folder = Path(data_dir) if data_dir else None
+        bundle = entry.obj(spec, folder, download) if spec.scheme else entry.obj(folder, download)
         if not isinstance(bundle, DatasetBundle):
             raise AdvqError(f"Dataset plugin '{entry.plugin}' returned no DatasetBundle for '{entry.name}'.")
         _cache[key] = bundle

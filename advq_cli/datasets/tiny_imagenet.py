@@ -7,15 +7,17 @@ sorted file-name order. torchvision offers no download, so neither does advq.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..errors import AdvqError
 from .bundle import PAPER_EVALUATION, DatasetBundle
 from .locate import Layout, locate
+from .pixels import ImageShape, open_image, stack_images
 
 FOLDER = "tiny-imagenet-200"
 URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
@@ -23,6 +25,7 @@ SIZE = 64
 MEAN = (0.4802, 0.4481, 0.3975)
 STD = (0.2770, 0.2691, 0.2821)
 JPEG_SUFFIXES = (".jpeg", ".jpg")
+AS_RGB = ImageShape(channels=3)
 
 
 def _complete(folder: Path) -> bool:
@@ -113,23 +116,13 @@ def _class_names(words_path: Path, wnids: list[str]) -> tuple[str, ...]:
 
 
 def _decode_all(paths: list[Path]) -> torch.Tensor:
-    """uint8 (N, 3, 64, 64); decoded in threads, as PIL releases the GIL while decoding."""
-    images = np.empty((len(paths), 3, SIZE, SIZE), dtype=np.uint8)
-    with ThreadPoolExecutor() as pool:
-        for index, pixels in enumerate(pool.map(_decode, paths)):
-            images[index] = pixels
-    return torch.from_numpy(images)
+    """uint8 (N, 3, 64, 64), decoded in threads."""
+    return torch.from_numpy(stack_images(paths, _decode, str))
 
 
 def _decode(path: Path) -> np.ndarray:
     """One image as RGB (some are greyscale), CHW."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            pixels = np.asarray(image.convert("RGB"))
-    except OSError as error:
-        raise AdvqError(f"{path}: not a readable image ({error}).") from error
-    if pixels.shape != (SIZE, SIZE, 3):
-        raise AdvqError(f"{path}: {pixels.shape[1]}×{pixels.shape[0]} pixels, expected {SIZE}×{SIZE}.")
-    return pixels.transpose(2, 0, 1)
+    pixels = AS_RGB.apply(open_image(str(path), partial(Image.open, path)), str(path))
+    if pixels.shape != (3, SIZE, SIZE):
+        raise AdvqError(f"{path}: {pixels.shape[2]}×{pixels.shape[1]} pixels, expected {SIZE}×{SIZE}.")
+    return pixels

@@ -1,7 +1,11 @@
 """`advq evaluate`: robust accuracy of a checkpoint under an attack suite, per example."""
 
-from .config import EvaluateConfig
-from .results import EvaluationResult, overestimation_gap, worst_case
-from .suite import evaluate
+from ..lazy import lazy_exports
 
-__all__ = ["EvaluateConfig", "EvaluationResult", "evaluate", "overestimation_gap", "worst_case"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "EvaluateConfig": ".config",
+    "EvaluationResult": ".results",
+    "overestimation_gap": ".results",
+    "worst_case": ".results",
+    "evaluate": ".suite",
+})

@@ -9,6 +9,7 @@ from typing import Any
 from ..config import normalise_key, parse_name_list, parse_optional_eps
 from ..errors import AdvqError
 from ..registry import normalise_name
+from ..training.config import check_seed
 
 # The two attacks the overestimation gap needs; the paper's full suite is
 # pgd-10,pgd-1000,autoattack,square,rays,transfer (appendix F).
@@ -52,6 +53,7 @@ class EvaluateConfig:
     device: str | None = None
     resume: bool = False
     overwrite: bool = False
+    wait: bool = False
     seed: int = 0
     surrogate: Path | None = None
     data_dir: str | None = None
@@ -68,6 +70,7 @@ class EvaluateConfig:
             raise ValueError(f"--batch-size must be positive, got {self.batch_size}.")
         if self.resume and self.overwrite:
             raise ValueError("--resume and --overwrite exclude each other.")
+        check_seed(self.seed)
         options: dict[str, dict[str, Any]] = {}
         for name, values in self.attack_options.items():
             if not isinstance(values, dict):

@@ -31,7 +31,6 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..atomic import atomic_path
 from ..errors import AdvqError
 from ..h5store import open_checked, stamp, updating
 from .results import EvaluationResult, accuracy, overestimation_gap, worst_case
@@ -54,18 +53,17 @@ class Identity:
 
 def create(path: Path, identity: Identity, description: Mapping[str, Any], labels: np.ndarray, clean: np.ndarray) -> None:
     """Write a new file (replacing any old one only once it is complete) holding the clean results."""
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as handle:
-            stamp(
-                handle, FORMAT, identity.dataset, identity.fingerprint,
-                checkpoint_sha256=identity.checkpoint_sha256, eps=identity.eps, n_examples=identity.n_examples,
-                step_size=math.nan if identity.step_size is None else identity.step_size,
-                random_start=identity.random_start, **description,
-            )
-            handle.create_dataset("labels", data=labels.astype(np.int64))
-            _write_correct(handle, "clean", clean, {})
-            handle.create_group("attacks", track_order=True)  # iteration gives the run order
-            _summarise(handle)
+    with updating(path, new=True) as handle:
+        stamp(
+            handle, FORMAT, identity.dataset, identity.fingerprint,
+            checkpoint_sha256=identity.checkpoint_sha256, eps=identity.eps, n_examples=identity.n_examples,
+            step_size=math.nan if identity.step_size is None else identity.step_size,
+            random_start=identity.random_start, **description,
+        )
+        handle.create_dataset("labels", data=labels.astype(np.int64))
+        _write_correct(handle, "clean", clean, {})
+        handle.create_group("attacks", track_order=True)  # iteration gives the run order
+        _summarise(handle)
 
 
 def stored_attacks(path: Path, identity: Identity) -> list[str]:

@@ -28,6 +28,7 @@ from ..config import to_yaml
 from ..datasets import DatasetBundle, get_dataset
 from ..devices import resolve_device
 from ..errors import AdvqError
+from ..locking import exclusive
 from ..plugins import registry
 from ..progress import NullReporter, Reporter
 from ..registry import Entry
@@ -43,6 +44,12 @@ TOLERANCE = 1e-6
 def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> EvaluationResult:
     """Run clean and each attack on the checkpoint's test set, saving each to ``config.output_path``."""
     reporter = reporter or NullReporter()
+    with exclusive(config.output_path, wait=config.wait, reporter=reporter):
+        return _evaluate_locked(config, reporter)
+
+
+def _evaluate_locked(config: EvaluateConfig, reporter: Reporter) -> EvaluationResult:
+    """``evaluate`` once this process alone writes ``config.output_path``."""
     payload = read_checkpoint(config.checkpoint)
     entries = [registry("attacks").entry(name) for name in config.attacks]
     bundle = checkpoint_dataset(payload, config)
@@ -59,7 +66,7 @@ def evaluate(config: EvaluateConfig, reporter: Reporter | None = None) -> Evalua
     stored = prepare_output(out, identity, config)
     done = set(stored or ())
 
-    model = model_from_checkpoint(payload).to(device).eval()
+    model = model_from_checkpoint(payload, config.checkpoint).to(device).eval()
     if stored is None:
         clean = run(model, images, labels, None, "clean", config.batch_size, reporter)
         description = describe(payload, dataclasses.replace(config, eps=eps, step_size=step_size), bundle.classes)

@@ -9,16 +9,21 @@ and ``explain_competing`` (the overestimation gap from competing classes); ``exp
 (the removal sweep: lowest-quality versus random removal at several fractions).
 """
 
-from .competing import CompetingConfig, explain_competing
-from .consistency import ConsistencyConfig, explain_consistency
-from .correlations import CorrelationsConfig, explain_correlations
-from .examples import ExamplesConfig, explain_examples
-from .finetune import FinetuneConfig, explain_finetune
-from .report import ExplainResult
-from .sweep import SweepConfig, explain_sweep, resolve_sweep_config
+from ..lazy import lazy_exports
 
-__all__ = [
-    "CompetingConfig", "ConsistencyConfig", "CorrelationsConfig", "ExamplesConfig", "ExplainResult",
-    "FinetuneConfig", "explain_competing", "explain_consistency", "explain_correlations", "explain_examples",
-    "explain_finetune", "SweepConfig", "explain_sweep", "resolve_sweep_config",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "CompetingConfig": ".competing",
+    "explain_competing": ".competing",
+    "ConsistencyConfig": ".consistency",
+    "explain_consistency": ".consistency",
+    "CorrelationsConfig": ".correlations",
+    "explain_correlations": ".correlations",
+    "ExamplesConfig": ".examples",
+    "explain_examples": ".examples",
+    "FinetuneConfig": ".finetune",
+    "explain_finetune": ".finetune",
+    "ExplainResult": ".report",
+    "SweepConfig": ".sweep_config",
+    "explain_sweep": ".sweep",
+    "resolve_sweep_config": ".sweep_config",
+})

@@ -32,7 +32,7 @@ from ..progress import NullReporter, Reporter
 from ..training import TrainConfig, train
 from .examples import chosen_classes, profile_dataset
 from .profiles import Profile, read_profile
-from .report import ExplainResult, finish, markdown_table, number, output_dir
+from .report import ExplainResult, finish, markdown_table, number, writing
 from .subruns import Evaluation, derived_train_config, per_class, run_folder, save_panels, write_indices
 
 COMMAND = "competing"
@@ -87,6 +87,7 @@ class CompetingConfig:
     seed: int | None = None
     device: str | None = None
     data_dir: str | None = None
+    wait: bool = False
 
     def __post_init__(self) -> None:
         if not self.classes:
@@ -129,41 +130,43 @@ class Condition:
 def explain_competing(config: CompetingConfig, reporter: Reporter | None = None) -> ExplainResult:
     """Build the subsets, train and evaluate each (resuming), and draw the per-class gap (Fig. 17)."""
     reporter = reporter or NullReporter()
-    out_dir = output_dir(config.out_dir, config.profile, COMMAND)
-    profile = read_profile(config.profile)
-    bundle = profile_dataset(profile, config.data_dir)
-    classes = chosen_classes(config.classes, bundle.classes)
-    conditions = build_conditions(profile, bundle, classes, config)
-    template = training_config(config, profile, out_dir, None)  # checks the options before anything is written
-    evaluation = Evaluation.at_threat_of(template, bundle, config.attacks, config.n_examples, template.seed,
-                                         config.attack_options)
+    with writing(config.out_dir, config.profile, COMMAND, config.wait, reporter) as out_dir:
+        profile = read_profile(config.profile)
+        bundle = profile_dataset(profile, config.data_dir)
+        classes = chosen_classes(config.classes, bundle.classes)
+        conditions = build_conditions(profile, bundle, classes, config)
+        template = training_config(config, profile, out_dir, None)  # checks the options before anything is written
+        evaluation = Evaluation.at_threat_of(template, bundle, config.attacks, config.n_examples, template.seed,
+                                             config.attack_options)
 
-    records = []
-    for condition in conditions:
-        folder = run_folder(out_dir, condition.key)
-        subset = write_indices(out_dir / "subsets" / f"{condition.key}.npy", condition.indices)
-        reporter.info(f"{condition.label(bundle.classes)}: {len(condition.indices)} examples → {folder}.")
-        train(training_config(config, profile, folder, subset), reporter)
-        result = evaluation.run(folder / "best.pt", folder / "evaluation.h5", reporter)
-        records.append(record(condition, bundle, result, config.attacks, folder, subset))
+        records = []
+        for condition in conditions:
+            folder = run_folder(out_dir, condition.key)
+            subset = write_indices(out_dir / "subsets" / f"{condition.key}.npy", condition.indices)
+            reporter.info(f"{condition.label(bundle.classes)}: {len(condition.indices)} examples → {folder}.")
+            train(training_config(config, profile, folder, subset), reporter)
+            result = evaluation.run(folder / "best.pt", folder / "evaluation.h5", reporter)
+            records.append(record(condition, bundle, result, config.attacks, folder, subset))
 
-    drawn = {f"{COMMAND}-gap.png": draw(out_dir / f"{COMMAND}-gap.png", records, bundle, classes, config)}
-    summary = {
-        "source": profile.path.resolve(),
-        "dataset": bundle.name,
-        "class_names": list(bundle.classes),
-        "classes": [bundle.classes[c] for c in classes],
-        "core_fraction": config.core_fraction,
-        "added_fraction": config.added_fraction,
-        "attacks": config.attacks,
-        "gap": f"{config.attacks[0]} minus {config.attacks[1]} robust accuracy",
-        "evaluation": {"eps": evaluation.eps, "step_size": evaluation.step_size, "random_start": evaluation.random_start,
-                       "n_examples": len(records[0]["labels"])},
-        "training": {k: v for k, v in vars(template).items() if k not in ("out", "resume", "overwrite", "subset")},
-        "conditions": [{k: v for k, v in r.items() if k != "labels"} for r in records],
-        "figures": list(drawn),
-    }
-    return finish(COMMAND, out_dir, summary, report(summary, list(drawn)), drawn)
+        drawn = {f"{COMMAND}-gap.png": draw(out_dir / f"{COMMAND}-gap.png", records, bundle, classes, config)}
+        summary = {
+            "source": profile.path.resolve(),
+            "dataset": bundle.name,
+            "class_names": list(bundle.classes),
+            "classes": [bundle.classes[c] for c in classes],
+            "core_fraction": config.core_fraction,
+            "added_fraction": config.added_fraction,
+            "attacks": config.attacks,
+            "gap": f"{config.attacks[0]} minus {config.attacks[1]} robust accuracy",
+            "evaluation": {
+                "eps": evaluation.eps, "step_size": evaluation.step_size, "random_start": evaluation.random_start,
+                "n_examples": len(records[0]["labels"]),
+            },
+            "training": {k: v for k, v in vars(template).items() if k not in ("out", "resume", "overwrite", "subset")},
+            "conditions": [{k: v for k, v in r.items() if k != "labels"} for r in records],
+            "figures": list(drawn),
+        }
+        return finish(COMMAND, out_dir, summary, report(summary, list(drawn)), drawn)
 
 
 def build_conditions(

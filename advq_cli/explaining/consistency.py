@@ -15,9 +15,10 @@ import numpy as np
 from ..config import parse_name_list
 from ..errors import AdvqError, FingerprintMismatchError
 from ..profiling.store import PROBLEM_RANK
+from ..progress import Reporter
 from .figures import Drawn, new_figure, points_of, save
 from .profiles import read_profile, read_run_measures
-from .report import ExplainResult, finish, markdown_table, number, output_dir
+from .report import ExplainResult, finish, markdown_table, number, writing
 from .stats import normalised_ranks, sample, spearman
 
 COMMAND = "consistency"
@@ -40,6 +41,7 @@ class ConsistencyConfig:
     max_pairs: int = 6
     max_points: int = 5000
     seed: int = 0
+    wait: bool = False
 
     def __post_init__(self) -> None:
         self.profiles = [Path(p) for p in self.profiles]
@@ -65,30 +67,30 @@ class Compared:
     """For files: the mean Spearman's rho between each file's own runs (NaN with one run)."""
 
 
-def explain_consistency(config: ConsistencyConfig) -> ExplainResult:
+def explain_consistency(config: ConsistencyConfig, reporter: Reporter | None = None) -> ExplainResult:
     """The Spearman matrix between runs or files, its heatmap and the scatter plots of ranks."""
-    out_dir = output_dir(config.out_dir, config.profiles[0], COMMAND)
-    compared = between_runs(config) if len(config.profiles) == 1 else between_files(config)
-    labels = checked_labels(config.labels, compared.labels, compared.between)
-    values, counts = spearman_matrix(compared.arrays)
-    pairs = list(itertools.combinations(range(len(labels)), 2))[: config.max_pairs]
+    with writing(config.out_dir, config.profiles[0], COMMAND, config.wait, reporter) as out_dir:
+        compared = between_runs(config) if len(config.profiles) == 1 else between_files(config)
+        labels = checked_labels(config.labels, compared.labels, compared.between)
+        values, counts = spearman_matrix(compared.arrays)
+        pairs = list(itertools.combinations(range(len(labels)), 2))[: config.max_pairs]
 
-    drawn = {MATRIX: draw_matrix(out_dir / MATRIX, labels, values, compared)}
-    if pairs:
-        drawn[SCATTER] = draw_scatter(out_dir / SCATTER, labels, pairs, values, compared, config)
-    summary = {
-        "measure": compared.measure,
-        "between": compared.between,
-        "dataset": compared.dataset,
-        "sources": [p.resolve() for p in compared.sources],
-        "spearman_matrix": {"labels": labels, "values": values},
-        "n_common": counts,
-        "scatter_pairs": [[labels[i], labels[j]] for i, j in pairs],
-        "scatter": {"max_points": config.max_points, "seed": config.seed},
-        "runs_spearman_mean": dict(zip(labels, compared.runs_agreement)),
-        "figures": list(drawn),
-    }
-    return finish(COMMAND, out_dir, summary, report(compared, labels, values, counts, list(drawn)), drawn)
+        drawn = {MATRIX: draw_matrix(out_dir / MATRIX, labels, values, compared)}
+        if pairs:
+            drawn[SCATTER] = draw_scatter(out_dir / SCATTER, labels, pairs, values, compared, config)
+        summary = {
+            "measure": compared.measure,
+            "between": compared.between,
+            "dataset": compared.dataset,
+            "sources": [p.resolve() for p in compared.sources],
+            "spearman_matrix": {"labels": labels, "values": values},
+            "n_common": counts,
+            "scatter_pairs": [[labels[i], labels[j]] for i, j in pairs],
+            "scatter": {"max_points": config.max_points, "seed": config.seed},
+            "runs_spearman_mean": dict(zip(labels, compared.runs_agreement)),
+            "figures": list(drawn),
+        }
+        return finish(COMMAND, out_dir, summary, report(compared, labels, values, counts, list(drawn)), drawn)
 
 
 def between_runs(config: ConsistencyConfig) -> Compared:

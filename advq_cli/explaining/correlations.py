@@ -12,13 +12,15 @@ import numpy as np
 from ..config import parse_name_list
 from ..errors import AdvqError
 from ..profiling.store import PROBLEM_RANK
+from ..progress import Reporter
 from .figures import Drawn, errorbars_of, new_figure, points_of, save
 from .profiles import Profile, read_profile
-from .report import ExplainResult, finish, markdown_table, number, output_dir
+from .report import ExplainResult, finish, markdown_table, number, writing
 from .stats import Bins, bin_by_rank, sample, spearman
 
 COMMAND = "correlations"
 RANK_LABEL = "problem rank (0 = most stable = highest quality)"
+RANK_AXIS = (-0.02, 1.02)  # a little room, so that the markers of examples ranked near 0 or 1 are drawn whole
 
 # The directions the paper reports (appendix D, Fig. 11): +1 rises with the rank, -1 falls.
 PAPER_SIGNS = {"true_prob": -1, "min_perturbation": -1, "first_learned_epoch": +1}
@@ -45,6 +47,7 @@ class CorrelationsConfig:
     bins: int = 20
     max_points: int = 5000
     seed: int = 0
+    wait: bool = False
 
     def __post_init__(self) -> None:
         self.profile = Path(self.profile)
@@ -63,34 +66,39 @@ class MeasureCorrelation:
     bins: Bins
     points: np.ndarray
     """(k, 2) rank and value of the sampled examples, in index order."""
+    value_range: tuple[float, float]
+    """Smallest and largest value of the measure: a spread drawn beyond them would show values that do not occur."""
 
 
-def explain_correlations(config: CorrelationsConfig) -> ExplainResult:
+def explain_correlations(config: CorrelationsConfig, reporter: Reporter | None = None) -> ExplainResult:
     """Spearman's rho of every measure with the problem rank, a figure per measure and an overview."""
-    out_dir = output_dir(config.out_dir, config.profile, COMMAND)
-    profile = read_profile(config.profile)
-    names = [profile.measure(m) for m in config.measures] if config.measures else sorted(profile.quality)
-    results = [correlate(profile, name, config) for name in dict.fromkeys(names) if name != PROBLEM_RANK]
-    if not results:
-        raise AdvqError(f"{profile.path} has no measure to set against the problem rank (asked for: {', '.join(names)}).")
+    with writing(config.out_dir, config.profile, COMMAND, config.wait, reporter) as out_dir:
+        profile = read_profile(config.profile)
+        names = [profile.measure(m) for m in config.measures] if config.measures else sorted(profile.quality)
+        ranked = int(np.isfinite(profile.rank).sum())
+        if config.bins > ranked:
+            raise AdvqError(f"--bins {config.bins} is more than the {ranked} examples {profile.path} ranks: give at most {ranked}.")
+        results = [correlate(profile, name, config) for name in dict.fromkeys(names) if name != PROBLEM_RANK]
+        if not results:
+            raise AdvqError(f"{profile.path} has no measure to set against the problem rank (asked for: {', '.join(names)}).")
 
-    drawn = {f"{COMMAND}-{r.name}.png": draw_measure(out_dir / f"{COMMAND}-{r.name}.png", r, profile) for r in results}
-    drawn[f"{COMMAND}-overview.png"] = draw_overview(out_dir / f"{COMMAND}-overview.png", results, profile)
-    summary = {
-        "source": profile.path.resolve(),
-        "dataset": profile.dataset,
-        "runs": profile.runs,
-        "n_examples": int(np.isfinite(profile.rank).sum()),
-        "spearman": {r.name: r.rho for r in results},
-        "n_finite": {r.name: r.n for r in results},
-        "bins": {
-            r.name: {"edges": r.bins.edges, "count": r.bins.count, "mean": r.bins.mean, "std": r.bins.std}
-            for r in results
-        },
-        "scatter": {"max_points": config.max_points, "seed": config.seed},
-        "figures": list(drawn),
-    }
-    return finish(COMMAND, out_dir, summary, report(profile, results, list(drawn)), drawn)
+        drawn = {f"{COMMAND}-{r.name}.png": draw_measure(out_dir / f"{COMMAND}-{r.name}.png", r, profile) for r in results}
+        drawn[f"{COMMAND}-overview.png"] = draw_overview(out_dir / f"{COMMAND}-overview.png", results, profile)
+        summary = {
+            "source": profile.path.resolve(),
+            "dataset": profile.dataset,
+            "runs": profile.runs,
+            "n_examples": int(np.isfinite(profile.rank).sum()),
+            "spearman": {r.name: r.rho for r in results},
+            "n_finite": {r.name: r.n for r in results},
+            "bins": {
+                r.name: {"edges": r.bins.edges, "count": r.bins.count, "mean": r.bins.mean, "std": r.bins.std}
+                for r in results
+            },
+            "scatter": {"max_points": config.max_points, "seed": config.seed},
+            "figures": list(drawn),
+        }
+        return finish(COMMAND, out_dir, summary, report(profile, results, list(drawn)), drawn)
 
 
 def correlate(profile: Profile, name: str, config: CorrelationsConfig) -> MeasureCorrelation:
@@ -99,7 +107,8 @@ def correlate(profile: Profile, name: str, config: CorrelationsConfig) -> Measur
     both = np.flatnonzero(np.isfinite(rank) & np.isfinite(values))
     shown = both[sample(len(both), config.max_points, config.seed)]
     bins = bin_by_rank(rank[both], values[both], config.bins)
-    return MeasureCorrelation(name, rho, n, bins, np.column_stack([rank[shown], values[shown]]))
+    value_range = (float(values[both].min()), float(values[both].max())) if both.size else (np.nan, np.nan)
+    return MeasureCorrelation(name, rho, n, bins, np.column_stack([rank[shown], values[shown]]), value_range)
 
 
 def title_of(result: MeasureCorrelation) -> str:
@@ -107,21 +116,23 @@ def title_of(result: MeasureCorrelation) -> str:
 
 
 def draw_measure(path: Path, result: MeasureCorrelation, profile: Profile) -> Drawn:
-    """Left: mean ± std per rank bin (as Fig. 11); right: the sampled examples."""
+    """Left: mean ± std per rank bin (as Fig. 11), cut at the measure's range; right: the sampled examples."""
     figure, (binned, scatter) = new_figure(14.0, 7.0, ncols=2)
     figure.suptitle(f"{title_of(result)}\n{profile.dataset}, {len(profile.runs)} run(s), {profile.path.name}")
     filled = result.bins.count > 0
     centers, mean, std = result.bins.centers[filled], result.bins.mean[filled], result.bins.std[filled]
-    binned.fill_between(centers, mean - std, mean + std, alpha=0.2, color="C0", label="± 1 standard deviation")
-    bars = binned.errorbar(centers, mean, yerr=std, fmt="o-", color="C0", capsize=3, label="mean per rank bin")
-    binned.set(title=f"{len(result.bins.count)} equal-width rank bins", xlabel=RANK_LABEL, ylabel=result.name, xlim=(0, 1))
+    low, high = np.maximum(mean - std, result.value_range[0]), np.minimum(mean + std, result.value_range[1])
+    binned.fill_between(centers, low, high, alpha=0.2, color="C0", label="± 1 standard deviation (within the values' range)")
+    bars = binned.errorbar(centers, mean, yerr=np.vstack([mean - low, high - mean]), fmt="o-", color="C0", capsize=3,
+                           label="mean per rank bin")
+    binned.set(title=f"{len(result.bins.count)} equal-width rank bins", xlabel=RANK_LABEL, ylabel=result.name, xlim=RANK_AXIS)
     binned.legend(loc="best")
     binned.grid(alpha=0.3)
     points = scatter.scatter(
         result.points[:, 0], result.points[:, 1], s=4, alpha=0.3, color="C1",
         label=f"training examples ({len(result.points)} of {result.n} shown)",
     )
-    scatter.set(title="per example", xlabel=RANK_LABEL, ylabel=result.name, xlim=(0, 1))
+    scatter.set(title="per example", xlabel=RANK_LABEL, ylabel=result.name, xlim=RANK_AXIS)
     scatter.legend(loc="best", markerscale=3)
     scatter.grid(alpha=0.3)
     save(figure, path)

@@ -9,6 +9,7 @@ those of high-quality examples stay clear images of their own class.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,10 @@ from ..curation.rules import quality_order
 from ..datasets import DatasetBundle, get_dataset
 from ..devices import resolve_device
 from ..errors import AdvqError, FingerprintMismatchError
+from ..progress import NullReporter, Reporter
 from .figures import Drawn, new_figure, save
 from .profiles import Profile, read_profile
-from .report import ExplainResult, finish, markdown_table, number, output_dir
+from .report import ExplainResult, finish, markdown_table, number, writing
 
 COMMAND = "examples"
 LOWEST, HIGHEST = "lowest_quality", "highest_quality"
@@ -60,6 +62,7 @@ class ExamplesConfig:
     seed: int = 0
     device: str | None = None
     data_dir: str | None = None
+    wait: bool = False
 
     def __post_init__(self) -> None:
         self.profile = Path(self.profile)
@@ -84,40 +87,41 @@ Rows = list[tuple[int, list[Example]]]
 """Per class shown: its label and its chosen examples."""
 
 
-def explain_examples(config: ExamplesConfig) -> ExplainResult:
+def explain_examples(config: ExamplesConfig, reporter: Reporter | None = None) -> ExplainResult:
     """Choose each class's extremes of the problem rank, attack them, and draw one grid per side."""
-    out_dir = output_dir(config.out_dir, config.profile, COMMAND)
-    profile = read_profile(config.profile)
-    checkpoint = config.checkpoint or default_checkpoint(profile)
-    payload = read_checkpoint(checkpoint)
-    bundle = profile_dataset(profile, config.data_dir)
-    check_fingerprint(payload, bundle.fingerprint, bundle.name, checkpoint)
-    eps = config.eps if config.eps is not None else twice_training_eps(profile)
-    classes = chosen_classes(config.classes, bundle.classes)
-    model = model_from_checkpoint(payload).to(resolve_device(config.device)).eval()
-    rows, images = attacked_extremes(profile, bundle, model, classes, eps, config)
+    with writing(config.out_dir, config.profile, COMMAND, config.wait, reporter) as out_dir:
+        profile = read_profile(config.profile)
+        checkpoint = config.checkpoint or default_checkpoint(profile)
+        payload = read_checkpoint(checkpoint)
+        bundle = profile_dataset(profile, config.data_dir)
+        check_fingerprint(payload, bundle.fingerprint, bundle.name, checkpoint)
+        eps = config.eps if config.eps is not None else twice_training_eps(profile)
+        classes = chosen_classes(config.classes, bundle.classes)
+        config = fitted_per_class(config, profile, bundle.train_labels.numpy(), classes, reporter or NullReporter())
+        model = model_from_checkpoint(payload, checkpoint).to(resolve_device(config.device)).eval()
+        rows, images = attacked_extremes(profile, bundle, model, classes, eps, config)
 
-    attack_text = f"PGD-{config.steps} at ε = {eps_text(eps)} (step ε/{STEP_FRACTION}, random start)"
-    drawn = {}
-    for side, side_rows in rows.items():
-        name = f"{COMMAND}-{side.replace('_', '-')}.png"
-        title = f"{SIDE_TITLES[side]}, {bundle.name}"
-        drawn[name] = draw_grid(out_dir / name, title, side_rows, images, bundle.classes, config.per_class, attack_text)
-    summary = {
-        "source": profile.path.resolve(),
-        "checkpoint": checkpoint.resolve(),
-        "dataset": bundle.name,
-        "class_names": bundle.classes,
-        "per_class": config.per_class,
-        "attack": {
-            "name": f"pgd-{config.steps}", "eps": eps, "steps": config.steps, "step_size": eps / STEP_FRACTION,
-            "random_start": True, "seed": config.seed,
-        },
-        **{side: [side_record(c, bundle, examples) for c, examples in side_rows] for side, side_rows in rows.items()},
-        "accuracy": {side: accuracy(side_rows) for side, side_rows in rows.items()},
-        "figures": list(drawn),
-    }
-    return finish(COMMAND, out_dir, summary, report(profile, checkpoint, bundle, rows, attack_text, list(drawn)), drawn)
+        attack_text = f"PGD-{config.steps} at ε = {eps_text(eps)} (step ε/{STEP_FRACTION}, random start)"
+        drawn = {}
+        for side, side_rows in rows.items():
+            name = f"{COMMAND}-{side.replace('_', '-')}.png"
+            title = f"{SIDE_TITLES[side]}, {bundle.name}"
+            drawn[name] = draw_grid(out_dir / name, title, side_rows, images, bundle.classes, config.per_class, attack_text)
+        summary = {
+            "source": profile.path.resolve(),
+            "checkpoint": checkpoint.resolve(),
+            "dataset": bundle.name,
+            "class_names": bundle.classes,
+            "per_class": config.per_class,
+            "attack": {
+                "name": f"pgd-{config.steps}", "eps": eps, "steps": config.steps, "step_size": eps / STEP_FRACTION,
+                "random_start": True, "seed": config.seed,
+            },
+            **{side: [side_record(c, bundle, examples) for c, examples in side_rows] for side, side_rows in rows.items()},
+            "accuracy": {side: accuracy(side_rows) for side, side_rows in rows.items()},
+            "figures": list(drawn),
+        }
+        return finish(COMMAND, out_dir, summary, report(profile, checkpoint, bundle, rows, attack_text, list(drawn)), drawn)
 
 
 def attacked_extremes(
@@ -184,6 +188,24 @@ def chosen_classes(wanted: list[str] | None, names: tuple[str, ...]) -> list[int
             raise AdvqError(f"Unknown class '{item}': give names ({shown}) or labels 0..{len(names) - 1}.")
         labels.append(label)
     return list(dict.fromkeys(labels))
+
+
+def fitted_per_class(
+    config: ExamplesConfig, profile: Profile, labels: np.ndarray, classes: list[int], reporter: Reporter
+) -> ExamplesConfig:
+    """``config`` with ``per_class`` at most what the smallest chosen class can give to both sides, said when lowered."""
+    ranked = np.isfinite(profile.rank)
+    smallest = min(int(np.count_nonzero(ranked & (labels == c))) for c in classes)
+    usable = smallest // 2
+    if usable < 1:
+        raise AdvqError(f"{profile.path} ranks fewer than 2 examples of one of the classes chosen: nothing to show.")
+    if config.per_class <= usable:
+        return config
+    reporter.info(
+        f"--per-class {config.per_class} is more than the smallest chosen class can give to each side "
+        f"({smallest} ranked examples): showing {usable} per class."
+    )
+    return dataclasses.replace(config, per_class=usable)
 
 
 def extremes(rank: np.ndarray, labels: np.ndarray, label: int, k: int) -> dict[str, np.ndarray]:

@@ -55,12 +55,12 @@ def points_of(collection: "PathCollection") -> np.ndarray:
 
 
 def errorbars_of(container: "ErrorbarContainer") -> Drawn:
-    """x, y and the half-height of each vertical error bar of an ``Axes.errorbar`` call."""
+    """x, y and the lower and upper end of each vertical error bar of an ``Axes.errorbar`` call."""
     line, _, bar_collections = container.lines
     segments = bar_collections[0].get_segments() if bar_collections else []
-    half = np.array([(s[1][1] - s[0][1]) / 2 for s in segments], dtype=np.float64)
     return {
         "x": np.asarray(line.get_xdata(), dtype=np.float64),
         "y": np.asarray(line.get_ydata(), dtype=np.float64),
-        "yerr": half,
+        "low": np.array([s[0][1] for s in segments], dtype=np.float64),
+        "high": np.array([s[1][1] for s in segments], dtype=np.float64),
     }

@@ -42,7 +42,7 @@ from ..training import TrainConfig, TrainingRun
 from ..training.loop import history_csv
 from .examples import chosen_classes, profile_dataset
 from .profiles import Profile, read_profile
-from .report import ExplainResult, finish, markdown_table, number, output_dir
+from .report import ExplainResult, finish, markdown_table, number, writing
 from .subruns import Evaluation, derived_train_config, per_class, run_folder, save_panels, write_indices
 
 COMMAND = "finetune"
@@ -97,6 +97,7 @@ class FinetuneConfig:
     seed: int = 0
     device: str | None = None
     data_dir: str | None = None
+    wait: bool = False
 
     def __post_init__(self) -> None:
         if self.profile is None or not self.pairs:
@@ -152,64 +153,64 @@ def explain_finetune(config: FinetuneConfig, reporter: Reporter | None = None) -
     """Fine-tune a copy of the checkpoint per pair and data condition, evaluate every model
     per class, and draw the clean and robust accuracies (Fig. 15, 16)."""
     reporter = reporter or NullReporter()
-    out_dir = output_dir(config.out_dir, config.checkpoint, COMMAND)
-    payload = read_checkpoint(config.checkpoint)
-    profile = read_profile(config.profile)
-    bundle = profile_dataset(profile, config.data_dir)
-    check_fingerprint(payload, bundle.fingerprint, bundle.name, config.checkpoint)
-    pairs = [pair_of(names, bundle.classes) for names in config.pairs]
-    high_quality = high_quality_subset(profile, bundle, config.remove_lowest)
-    template = finetune_config(config, payload, out_dir, None)  # checks the options before anything is written
-    evaluation = Evaluation.at_threat_of(template, bundle, [config.attack], config.n_examples, config.seed)
+    with writing(config.out_dir, config.checkpoint, COMMAND, config.wait, reporter) as out_dir:
+        payload = read_checkpoint(config.checkpoint)
+        profile = read_profile(config.profile)
+        bundle = profile_dataset(profile, config.data_dir)
+        check_fingerprint(payload, bundle.fingerprint, bundle.name, config.checkpoint)
+        pairs = [pair_of(names, bundle.classes) for names in config.pairs]
+        high_quality = high_quality_subset(profile, bundle, config.remove_lowest)
+        template = finetune_config(config, payload, out_dir, None)  # checks the options before anything is written
+        evaluation = Evaluation.at_threat_of(template, bundle, [config.attack], config.n_examples, config.seed)
 
-    subset_file = write_indices(out_dir / "high-quality.npy", high_quality)
-    reporter.info(f"Evaluating {config.checkpoint} before fine-tuning.")
-    before = measured(evaluation.run(config.checkpoint, run_folder(out_dir, BEFORE) / "evaluation.h5", reporter),
-                      config.attack)
-    results = []
-    for pair in pairs:
-        conditions = {}
-        for condition, subset in ((ALL, None), (HIGH_QUALITY, subset_file)):
-            folder = run_folder(out_dir, f"{pair.key}-{condition}")
-            reporter.info(f"Fine-tuning {pair.name(bundle.classes)} on {condition.replace('_', '-')} data → {folder}.")
-            checkpoint = finetune(finetune_config(config, payload, folder, subset), payload, bundle, pair, reporter)
-            conditions[condition] = {
-                **measured(evaluation.run(checkpoint, folder / "evaluation.h5", reporter), config.attack),
-                "run": folder,
-            }
-        results.append((pair, conditions))
+        subset_file = write_indices(out_dir / "high-quality.npy", high_quality)
+        reporter.info(f"Evaluating {config.checkpoint} before fine-tuning.")
+        before = measured(evaluation.run(config.checkpoint, run_folder(out_dir, BEFORE) / "evaluation.h5", reporter),
+                          config.attack)
+        results = []
+        for pair in pairs:
+            conditions = {}
+            for condition, subset in ((ALL, None), (HIGH_QUALITY, subset_file)):
+                folder = run_folder(out_dir, f"{pair.key}-{condition}")
+                reporter.info(f"Fine-tuning {pair.name(bundle.classes)} on {condition.replace('_', '-')} data → {folder}.")
+                checkpoint = finetune(finetune_config(config, payload, folder, subset), payload, bundle, pair, reporter)
+                conditions[condition] = {
+                    **measured(evaluation.run(checkpoint, folder / "evaluation.h5", reporter), config.attack),
+                    "run": folder,
+                }
+            results.append((pair, conditions))
 
-    names = list(bundle.classes)
-    drawn = {
-        f"{COMMAND}-{kind}.png": draw(out_dir / f"{COMMAND}-{kind}.png", kind, before, results, bundle, config)
-        for kind in ("clean", "robust")
-    }
-    summary = {
-        "checkpoint": config.checkpoint.resolve(),
-        "profile": profile.path.resolve(),
-        "dataset": bundle.name,
-        "class_names": names,
-        "high_quality": {"remove_lowest": config.remove_lowest, "n": len(high_quality), "indices": subset_file},
-        "n_train": bundle.n_train,
-        "fine_tuning": {
-            "epochs": config.epochs, "lr": config.lr, "batch_size": template.batch_size, "eps": template.eps,
-            "steps": template.steps, "step_size": template.step_size, "seed": config.seed,
-            "attack": "targeted PGD: towards the pair's first class; its own examples towards the second",
-        },
-        "evaluation": {"attack": config.attack, "eps": evaluation.eps, "step_size": evaluation.step_size,
-                       "random_start": evaluation.random_start, "n_examples": len(before["labels"])},
-        BEFORE: {k: v for k, v in before.items() if k != "labels"},
-        "pairs": [
-            {
-                "pair": pair.name(bundle.classes), "target": pair.target, "other": pair.other,
-                "conditions": {c: {k: v for k, v in r.items() if k != "labels"} for c, r in conditions.items()},
-                "target_drop": target_drop(before, conditions, pair.target),
-            }
-            for pair, conditions in results
-        ],
-        "figures": list(drawn),
-    }
-    return finish(COMMAND, out_dir, summary, report(summary, list(drawn)), drawn)
+        names = list(bundle.classes)
+        drawn = {
+            f"{COMMAND}-{kind}.png": draw(out_dir / f"{COMMAND}-{kind}.png", kind, before, results, bundle, config)
+            for kind in ("clean", "robust")
+        }
+        summary = {
+            "checkpoint": config.checkpoint.resolve(),
+            "profile": profile.path.resolve(),
+            "dataset": bundle.name,
+            "class_names": names,
+            "high_quality": {"remove_lowest": config.remove_lowest, "n": len(high_quality), "indices": subset_file},
+            "n_train": bundle.n_train,
+            "fine_tuning": {
+                "epochs": config.epochs, "lr": config.lr, "batch_size": template.batch_size, "eps": template.eps,
+                "steps": template.steps, "step_size": template.step_size, "seed": config.seed,
+                "attack": "targeted PGD: towards the pair's first class; its own examples towards the second",
+            },
+            "evaluation": {"attack": config.attack, "eps": evaluation.eps, "step_size": evaluation.step_size,
+                           "random_start": evaluation.random_start, "n_examples": len(before["labels"])},
+            BEFORE: {k: v for k, v in before.items() if k != "labels"},
+            "pairs": [
+                {
+                    "pair": pair.name(bundle.classes), "target": pair.target, "other": pair.other,
+                    "conditions": {c: {k: v for k, v in r.items() if k != "labels"} for c, r in conditions.items()},
+                    "target_drop": target_drop(before, conditions, pair.target),
+                }
+                for pair, conditions in results
+            ],
+            "figures": list(drawn),
+        }
+        return finish(COMMAND, out_dir, summary, report(summary, list(drawn)), drawn)
 
 
 def pair_of(names: list[str], classes: tuple[str, ...]) -> Pair:

@@ -8,9 +8,10 @@ then writes its figures, then ``report.md``, and ``summary.json`` last: a folder
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..errors import AdvqError
+from ..locking import exclusive
+from ..progress import Reporter
 from .figures import Drawn
 
 SUMMARY, REPORT = "summary.json", "report.md"
@@ -35,6 +38,14 @@ class ExplainResult:
     """The figures, then ``report.md`` and ``summary.json``."""
     drawn: dict[str, Drawn] = field(default_factory=dict)
     """Per figure file name, the arrays its artists hold (for checks, not stored)."""
+
+
+@contextlib.contextmanager
+def writing(out_dir: Path | None, source: Path, command: str, wait: bool, reporter: Reporter | None = None) -> Iterator[Path]:
+    """The subcommand's output folder (``output_dir``), locked against other writers until the block ends."""
+    folder = Path(out_dir) if out_dir is not None else source.with_name(f"{source.stem}-{command}")
+    with exclusive(folder, wait=wait, reporter=reporter):
+        yield output_dir(folder, source, command)
 
 
 def output_dir(out_dir: Path | None, source: Path, command: str) -> Path:

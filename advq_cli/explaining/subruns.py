@@ -27,7 +27,7 @@ from ..training import TrainConfig
 from .figures import Drawn, new_figure, save
 
 RUNS = "runs"
-NOT_INHERITED = {"out", "resume", "overwrite", "subset"}
+NOT_INHERITED = {"out", "resume", "overwrite", "wait", "subset"}
 """Stored options a sub-run never takes over: each has its own folder and data."""
 
 

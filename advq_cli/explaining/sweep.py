@@ -18,102 +18,36 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..atomic import atomic_write_text
-from ..config import normalise_key, option_name, parse_fraction, parse_name_list, resolve, to_plain
+from ..config import to_plain
 from ..curation.config import CurateConfig
 from ..curation.run import build_sets, load_ranking
 from ..curation.store import CuratedSet, read_sets, write_sets
 from ..datasets import DatasetBundle
+from ..datasets.spec import same_dataset
 from ..errors import AdvqError
 from ..evaluation import EvaluateConfig, EvaluationResult, overestimation_gap, worst_case
-from ..evaluation.config import DEFAULT_ATTACKS, parse_attack_names
 from ..evaluation.results import accuracy
 from ..evaluation.suite import build
 from ..plugins import registry
 from ..progress import NullReporter, Reporter
-from ..registry import normalise_name
 from ..training import TrainConfig, train
 from ..training.config import RESUMABLE_DIFFERENCES
 from .profiles import Profile, read_profile
-from .report import ExplainResult, finish, output_dir
+from .report import ExplainResult, finish, writing
 from .subruns import RUNS, Evaluation, derived_train_config, run_folder
+from .sweep_config import SweepConfig
 from .sweep_report import FULL, QUALITY, RANDOM, aggregate, draw_metrics, report
 
 COMMAND = "sweep"
 SUBSETS = "subsets.h5"
 RESULT = "result.json"
-SET_BY_SWEEP = ("subset", "out", "overwrite")
-"""Training options each sub-run gets from the sweep, never from the user."""
-
-
-def _fractions(value: Any, what: str) -> list[float]:
-    """`0.1,0.2,0.3` or a YAML list → distinct ascending fractions in (0, 1)."""
-    fractions = [parse_fraction(v, what) for v in parse_name_list(value)]
-    if not fractions:
-        raise AdvqError(f"{what} needs at least one fraction, such as 0.1,0.2,0.3.")
-    if len(set(fractions)) != len(fractions):
-        raise AdvqError(f"{what} names a fraction more than once: '{value}'.")
-    return sorted(fractions)
-
-
-@dataclass
-class SweepConfig:
-    """The profile whose problem rank is removed from, the fractions, the seeds
-    (``seed`` .. ``seed + repeats - 1``) and how every sub-run is evaluated.
-
-    ``train`` holds the training options given (`advq train`'s long names, without
-    --subset, --out and --overwrite, which the sweep sets per sub-run); any option not
-    given is the profile's own. ``n_examples`` None means the whole test set; ``out_dir``
-    None means ``<profile stem>-sweep/`` beside the profile.
-    """
-
-    profile: Path
-    out_dir: Path | None = None
-    fractions: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3], metadata={"parse": _fractions})
-    repeats: int = 3
-    seed: int = 0
-    attacks: list[str] = field(default_factory=lambda: list(DEFAULT_ATTACKS), metadata={"parse": parse_attack_names})
-    n_examples: int | None = None
-    attack_options: dict[str, Any] = field(default_factory=dict)
-    resume: bool = False
-    train: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.profile = Path(self.profile)
-        self.out_dir = None if self.out_dir is None else Path(self.out_dir)
-        if self.repeats < 1 or self.seed < 0:
-            raise ValueError("--repeats must be positive and --seed non-negative.")
-        if self.n_examples is not None and self.n_examples < 1:
-            raise ValueError(f"--n-examples must be positive, got {self.n_examples}.")
-        self.train = {normalise_key(k): v for k, v in self.train.items()}
-        fixed = sorted(k for k in self.train if k in SET_BY_SWEEP)
-        if fixed:
-            raise ValueError(f"{', '.join(map(option_name, fixed))}: the sweep sets this for every sub-run itself.")
-        resolve(TrainConfig, self.train, {})  # unknown or malformed training options fail here, before any work
-
-    @property
-    def seeds(self) -> list[int]:
-        return list(range(self.seed, self.seed + self.repeats))
-
-
-def resolve_sweep_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> SweepConfig:
-    """Defaults < file < command line, where every key that is not the sweep's own is a training option."""
-    own = {f.name for f in dataclasses.fields(SweepConfig)} - {"train"}
-
-    def split(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        keyed = {normalise_key(k): v for k, v in values.items()}
-        return {k: v for k, v in keyed.items() if k in own}, {k: v for k, v in keyed.items() if k not in own}
-
-    (file_own, file_train), (cli_own, cli_train) = split(file_values), split(cli_values)
-    return resolve(SweepConfig, file_own, {**cli_own, "train": {**file_train, **cli_train}})
-
-
 @dataclass(frozen=True)
 class SubRun:
     """One training set and seed: its stored set, its training configuration, its folder."""
@@ -137,44 +71,44 @@ def explain_sweep(config: SweepConfig, reporter: Reporter | None = None) -> Expl
     """Train and evaluate every sub-run (skipping finished ones on --resume), then draw one
     figure per metric and write ``report.md`` and ``summary.json``."""
     reporter = reporter or NullReporter()
-    out_dir = output_dir(config.out_dir, config.profile, COMMAND)
-    check_fresh(out_dir, config.resume)
-    profile = read_profile(config.profile)
-    stored = dict(profile.config)
-    bundle, sets = subsets(config, profile, stored)
-    plan = sub_runs(config, stored, out_dir, sets)
-    evaluation = evaluation_of(config, plan[0].train, bundle)
+    with writing(config.out_dir, config.profile, COMMAND, config.wait, reporter) as out_dir:
+        check_fresh(out_dir, config.resume)
+        profile = read_profile(config.profile)
+        stored = dict(profile.config)
+        bundle, sets = subsets(config, profile, stored)
+        plan = sub_runs(config, stored, out_dir, sets)
+        evaluation = evaluation_of(config, plan[0].train, bundle)
 
-    store_subsets(out_dir / SUBSETS, sets, bundle)
-    reporter.start(COMMAND, "removal sweep", len(plan))
-    results = []
-    for position, sub in enumerate(plan, start=1):
-        reporter.info(f"[{position}/{len(plan)}] {sub.name}: {sub.subset.indices.size} training examples")
-        results.append(run_sub(sub, evaluation, reporter))
-        reporter.advance(COMMAND)
-    reporter.finish(COMMAND)
+        store_subsets(out_dir / SUBSETS, sets, bundle)
+        reporter.start(COMMAND, "removal sweep", len(plan))
+        results = []
+        for position, sub in enumerate(plan, start=1):
+            reporter.info(f"[{position}/{len(plan)}] {sub.name}: {sub.subset.indices.size} training examples")
+            results.append(run_sub(sub, evaluation, reporter))
+            reporter.advance(COMMAND)
+        reporter.finish(COMMAND)
 
-    train_cfg = plan[0].train
-    metrics = aggregate(results, config.fractions, config.seeds)
-    setup = {
-        "dataset": profile.dataset, "model": train_cfg.model, "method": train_cfg.method, "eps": train_cfg.eps,
-        "epochs": train_cfg.epochs, "seeds": config.seeds, "attacks": config.attacks,
-        "n_examples": results[0]["best"]["n_examples"],
-    }
-    drawn = draw_metrics(out_dir, metrics, config.fractions, setup)
-    summary = {
-        "source": profile.path.resolve(),
-        **setup,
-        "fractions": config.fractions,
-        "training": {k: v for k, v in to_plain(train_cfg).items() if k not in ("subset", "seed", "out", "resume")},
-        "attack_options": config.attack_options,
-        "robust_accuracy": "worst case over the attacks: correct on the clean input and under every attack",
-        "subsets": {"file": (out_dir / SUBSETS).resolve(), "sizes": {s.name: int(s.indices.size) for s in sets}},
-        "runs": results,
-        "metrics": metrics,
-        "figures": list(drawn),
-    }
-    return finish(COMMAND, out_dir, summary, report(profile, summary, list(drawn)), drawn)
+        train_cfg = plan[0].train
+        metrics = aggregate(results, config.fractions, config.seeds)
+        setup = {
+            "dataset": profile.dataset, "model": train_cfg.model, "method": train_cfg.method, "eps": train_cfg.eps,
+            "epochs": train_cfg.epochs, "seeds": config.seeds, "attacks": config.attacks,
+            "n_examples": results[0]["best"]["n_examples"],
+        }
+        drawn = draw_metrics(out_dir, metrics, config.fractions, setup)
+        summary = {
+            "source": profile.path.resolve(),
+            **setup,
+            "fractions": config.fractions,
+            "training": {k: v for k, v in to_plain(train_cfg).items() if k not in ("subset", "seed", "out", "resume")},
+            "attack_options": config.attack_options,
+            "robust_accuracy": "worst case over the attacks: correct on the clean input and under every attack",
+            "subsets": {"file": (out_dir / SUBSETS).resolve(), "sizes": {s.name: int(s.indices.size) for s in sets}},
+            "runs": results,
+            "metrics": metrics,
+            "figures": list(drawn),
+        }
+        return finish(COMMAND, out_dir, summary, report(profile, summary, list(drawn)), drawn)
 
 
 def check_fresh(out_dir: Path, resume: bool) -> None:
@@ -222,7 +156,7 @@ def sub_runs(config: SweepConfig, stored: dict[str, Any], out_dir: Path, sets: l
     """Seed by seed: the full set, then quality-based and random removal at each fraction."""
     by_name = {s.name: s for s in sets}
     given = config.train.get("dataset")
-    if given is not None and normalise_name(str(given)) != normalise_name(str(stored.get("dataset"))):
+    if given is not None and not same_dataset(str(given), str(stored.get("dataset")), stored.get("data_dir")):
         raise AdvqError(
             f"The sweep trains on the profile's dataset '{stored.get('dataset')}', not '{config.train['dataset']}'."
         )

@@ -6,14 +6,19 @@ the quality measures (plugins taking a ``RunRecord``) and the averaged problem r
 writes everything to one HDF5 file (see ``store``).
 """
 
-from .config import ProfileConfig
-from .measures import RunRecord, compute_measures, minimal_linf_steps
-from .ranks import average_ranks, normalised_rank
-from .recorder import EpochRecorder
-from .run import ProfileResult, profile, read_result
-from .store import checkpoints_dir, read_quality
+from ..lazy import lazy_exports
 
-__all__ = [
-    "EpochRecorder", "ProfileConfig", "ProfileResult", "RunRecord", "average_ranks", "checkpoints_dir",
-    "compute_measures", "minimal_linf_steps", "normalised_rank", "profile", "read_quality", "read_result",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "ProfileConfig": ".config",
+    "RunRecord": ".measures",
+    "compute_measures": ".measures",
+    "minimal_linf_steps": ".measures",
+    "average_ranks": ".ranks",
+    "normalised_rank": ".ranks",
+    "EpochRecorder": ".recorder",
+    "ProfileResult": ".run",
+    "profile": ".run",
+    "read_result": ".run",
+    "checkpoints_dir": ".store",
+    "read_quality": ".store",
+})

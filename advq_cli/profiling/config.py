@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import parse_eps
-from ..training.config import RESUMABLE_DIFFERENCES, TrainConfig
+from ..training.config import RESUMABLE_DIFFERENCES, TrainConfig, check_seed
 
 PIXEL = 1 / 255
 """One grey level: the step of the minimum-perturbation search."""
@@ -49,6 +49,7 @@ class ProfileConfig(TrainConfig):
         super().__post_init__()
         if self.repeats < 1:
             raise ValueError(f"--repeats must be at least 1, got {self.repeats}.")
+        check_seed(self.seed, self.seed + self.repeats - 1)
         if not self.min_perturbation_max > 0:
             raise ValueError("--min-perturbation-max must be positive (e.g. 32/255).")
         self._check_executor()

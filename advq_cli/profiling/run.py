@@ -33,6 +33,7 @@ from ..devices import resolve_device
 from ..errors import AdvqError
 from ..events import epoch_end
 from ..h5store import updating
+from ..locking import exclusive
 from ..methods import build_method
 from ..models import build_model
 from ..progress import NullReporter, Reporter
@@ -45,8 +46,8 @@ from .ranks import normalised_rank
 from .recorder import EpochRecorder
 from .store import (
     PROBLEM_RANK, ProfileState, RunState, checkpoints_dir, copy_run, create_profile, finish_run, read_record,
-    quality_arrays, read_state, run_file_for, run_id_for, run_state, set_config, start_run, update_quality,
-    write_epoch,
+    quality_arrays, read_state, run_checkpoints, run_file_for, run_id_for, run_state, set_config, start_run,
+    update_quality, write_epoch,
 )
 
 
@@ -71,6 +72,12 @@ def profile(config: ProfileConfig, reporter: Reporter | None = None, bundle: Dat
     how runs are executed (``config.executor``: sequential, parallel processes or Ray).
     """
     reporter = reporter or NullReporter()
+    with exclusive(config.out, wait=config.wait, reporter=reporter):  # the lock covers <out>.runs too
+        return _profile_locked(config, reporter, bundle)
+
+
+def _profile_locked(config: ProfileConfig, reporter: Reporter, bundle: DatasetBundle | None) -> ProfileResult:
+    """``profile`` once this process alone writes ``config.out``."""
     out = Path(config.out)
     _check_out(out, config)
     executor = make_executor(config)
@@ -246,7 +253,7 @@ def _profile_run(job: RunJob, bundle: DatasetBundle, reporter: Reporter) -> None
         run.save(run_dir)
         epoch_end("profile", run, out)
         reporter.advance(
-            "epochs", 1, epoch=f"{stats.epoch}/{epochs}", robust_acc=stats.train_robust_acc,
+            "epochs", 1, robust_acc=stats.train_robust_acc,
             s_per_epoch=f"{stats.seconds:.1f}",
         )
     reporter.finish("epochs")
@@ -265,15 +272,26 @@ def _profile_run(job: RunJob, bundle: DatasetBundle, reporter: Reporter) -> None
 
 def _restore(run: TrainingRun, run_dir: Path, previous: RunState, out: Path) -> None:
     if not (run_dir / "last.pt").is_file():
+        recorded = run_checkpoints(out, previous.run_id, previous.checkpoints)
+        if recorded != run_dir and (recorded / "last.pt").is_file():
+            raise AdvqError(
+                f"Cannot resume run {previous.run_id} of {out}: its checkpoints are in {recorded.parent}, the folder of "
+                f"the profile's earlier name; a profile moves with its folder: rename {recorded.parent} to "
+                f"{run_dir.parent} (or copy it there) and resume again."
+            )
         raise AdvqError(
             f"Cannot resume run {previous.run_id} of {out}: its checkpoint {run_dir / 'last.pt'} is missing "
             f"(pass --overwrite to start the profile again)."
         )
     run.restore(run_dir)
     if run.epochs_done > previous.epochs_done:
+        # Every epoch is recorded in the file before its checkpoint is written, and no other process
+        # writes the profile while this one holds its lock: the file itself is older than its folder.
         raise AdvqError(
-            f"Cannot resume run {previous.run_id} of {out}: its checkpoint is at epoch {run.epochs_done} but the "
-            f"file records only {previous.epochs_done} epochs (the checkpoint folder belongs to another profile?)."
+            f"Cannot resume run {previous.run_id} of {out}: its checkpoint {run_dir / 'last.pt'} is at epoch "
+            f"{run.epochs_done} but {out.name} records only {previous.epochs_done}, so {out.name} is an older copy "
+            f"than its {run_dir.parent.name} folder (restored or copied back after the run went on); resume with the "
+            f"{out.name} that was written with that folder, or pass --overwrite to profile again."
         )
 
 

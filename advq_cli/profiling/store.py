@@ -36,7 +36,6 @@ import h5py
 import numpy as np
 import yaml
 
-from ..atomic import atomic_path
 from ..config import to_yaml
 from ..datasets import DatasetBundle
 from ..errors import AdvqError
@@ -54,6 +53,22 @@ def checkpoints_dir(out: str | Path) -> Path:
     """``<out>.runs``: where each run keeps ``best.pt`` and ``last.pt``."""
     out = Path(out)
     return out.with_name(out.name + ".runs")
+
+
+def run_checkpoints(out: str | Path, run_id: str, stored: str | None = None) -> Path:
+    """Where a run's checkpoints are read from: ``<out>.runs/<run_id>`` after the file's present name.
+
+    A profile renamed or moved together with its ``.runs`` folder (renamed alike) finds
+    them there. Where that folder is missing, the one recorded when the run began
+    (``stored``, relative to the file's folder) is used if it still exists, so a copy of
+    a profile beside its original reads the original's checkpoints.
+    """
+    current = checkpoints_dir(out) / run_id
+    if stored and not current.exists():
+        recorded = Path(out).parent / stored
+        if recorded.is_dir():
+            return recorded
+    return current
 
 
 def run_id_for(seed: int) -> str:
@@ -78,6 +93,8 @@ class RunState:
     best_robust_acc: float = float("nan")
     best_clean_acc: float = float("nan")
     train_robust_acc: float = float("nan")
+    checkpoints: str = ""
+    """The run's checkpoint folder as recorded when it began, relative to the file's folder."""
 
     @property
     def complete(self) -> bool:
@@ -98,10 +115,9 @@ class ProfileState:
 
 def create_profile(out: Path, bundle: DatasetBundle, config: Any) -> None:
     """A new, empty profile (replacing any file at ``out`` atomically)."""
-    with atomic_path(out) as tmp:
-        with h5py.File(tmp, "w") as handle:
-            stamp(handle, FORMAT, bundle.name, bundle.fingerprint, n_train=bundle.n_train, config=to_yaml(config))
-            handle.create_group("runs")
+    with updating(out, new=True) as handle:
+        stamp(handle, FORMAT, bundle.name, bundle.fingerprint, n_train=bundle.n_train, config=to_yaml(config))
+        handle.create_group("runs")
 
 
 def read_state(out: Path, fingerprint: str | None = None) -> ProfileState:
@@ -127,7 +143,7 @@ def run_state(run_id: str, group: h5py.Group) -> RunState:
     return RunState(
         run_id, int(a["seed"]), str(a["status"]), int(a["epochs"]), int(a["epochs_done"]), int(a["best_epoch"]),
         float(a.get("best_robust_acc", np.nan)), float(a.get("best_clean_acc", np.nan)),
-        float(a.get("train_robust_acc", np.nan)),
+        float(a.get("train_robust_acc", np.nan)), str(a.get("checkpoints", "")),
     )
 
 

@@ -1,6 +1,12 @@
 """Adversarial training: the loop behind `advq train` and `advq profile`."""
 
-from .config import TrainConfig
-from .loop import BatchObserver, EpochStats, TrainingRun, TrainResult, train
+from ..lazy import lazy_exports
 
-__all__ = ["BatchObserver", "EpochStats", "TrainConfig", "TrainResult", "TrainingRun", "train"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "TrainConfig": ".config",
+    "BatchObserver": ".loop",
+    "EpochStats": ".loop",
+    "TrainResult": ".loop",
+    "TrainingRun": ".loop",
+    "train": ".loop",
+})

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import parse_eps, parse_int_list, parse_optional_eps
+from ..datasets.spec import configured_dataset_name
 from ..threat import Threat
 
 if TYPE_CHECKING:
@@ -16,6 +17,15 @@ if TYPE_CHECKING:
 EVAL_STEPS = 10
 """PGD-10, the paper's test attack (appendix F)."""
 
+SEED_LIMIT = 2**63
+"""Seeds reach torch.manual_seed and NumPy as 64-bit integers; every seed advq derives stays below this."""
+
+
+def check_seed(seed: int, last: int | None = None) -> None:
+    """Refuse a seed (or a range of seeds up to ``last``) that the random generators cannot take."""
+    if not -SEED_LIMIT < seed <= (last if last is not None else seed) < SEED_LIMIT:
+        raise ValueError(f"--seed must lie between -(2**63) and 2**63 - 1 (its runs' seeds too), got {seed}.")
+
 
 def _eps_field(default: float | None) -> Any:
     return field(default=default, metadata={"parse": parse_eps if default is not None else parse_optional_eps})
@@ -23,10 +33,17 @@ def _eps_field(default: float | None) -> Any:
 
 @dataclass
 class TrainConfig:
-    """Defaults are the paper's settings (appendix F): PreAct ResNet-18, PGD-10 at 8/255."""
+    """Defaults are the paper's settings (appendix F): PreAct ResNet-18, PGD-10 at 8/255.
+
+    ``image_size`` and ``channels`` are folded into a ``scheme:`` dataset's name as its
+    options (``imagefolder:PATH?image-size=32``) and its path is made absolute, so every
+    later command reads the stored name back from any folder.
+    """
 
     dataset: str = "cifar10"
     data_dir: str | None = None
+    image_size: str | None = None
+    channels: int | None = None
     download: bool = False
     model: str = "preact-resnet18"
     depth: int | None = None
@@ -63,13 +80,22 @@ class TrainConfig:
     out: Path = Path("runs/train")
     resume: bool = False
     overwrite: bool = False
+    wait: bool = False
+    """Wait for another process writing ``out`` to finish, instead of stopping (``locking``)."""
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "steps"):
-            if getattr(self, name) < (0 if name == "steps" else 1):
-                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}.")
-        if self.lr <= 0 or self.momentum < 0 or self.weight_decay < 0:
-            raise ValueError("--lr must be positive; --momentum and --weight-decay non-negative.")
+        self.dataset = configured_dataset_name(
+            self.dataset, self.data_dir, image_size=self.image_size, channels=self.channels
+        )
+        for name in ("epochs", "batch_size", "steps", "depth", "width"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}.")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ValueError("--lr must be positive and --weight-decay non-negative.")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"--momentum must lie in [0, 1) (SGD diverges from 1 on), got {self.momentum}.")
+        check_seed(self.seed)
         if self.eval_examples is not None and self.eval_examples < 0:
             raise ValueError("--eval-examples must be 0 (off) or positive.")
         if self.eval_steps is not None and self.eval_steps < 0:
@@ -120,5 +146,5 @@ class TrainConfig:
 # Options that may differ between an interrupted run and its resumption.
 # channels-last and compilation change only how the same arithmetic is scheduled.
 RESUMABLE_DIFFERENCES = frozenset(
-    {"resume", "overwrite", "device", "out", "data_dir", "download", "channels_last", "compile"}
+    {"resume", "overwrite", "wait", "device", "out", "data_dir", "download", "channels_last", "compile"}
 )

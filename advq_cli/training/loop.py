@@ -25,8 +25,10 @@ from ..attacks.pgd import PGD
 from ..checkpoint import dataset_spec, model_spec, read_checkpoint, save_checkpoint
 from ..config import to_plain, to_yaml
 from ..datasets import DatasetBundle, get_dataset
+from ..devices import to_device
 from ..errors import AdvqError
 from ..events import epoch_end
+from ..locking import exclusive
 from ..methods import build_method
 from ..models import build_model
 from ..progress import NullReporter, Reporter
@@ -92,12 +94,11 @@ class TrainingRun:
             indices = np.arange(b.n_train, dtype=np.int64)
         self.train_indices = indices
         index = torch.from_numpy(indices)
-        self.global_index = index.to(self.device)
-        self.images = b.train_images[index].to(self.device)
-        self.labels = b.train_labels[index].to(self.device)
         n_eval = b.test_images.shape[0] if config.eval_examples is None else min(config.eval_examples, len(b.test_images))
-        self.eval_images = b.test_images[:n_eval].to(self.device)
-        self.eval_labels = b.test_labels[:n_eval].to(self.device)
+        self.global_index, self.images, self.labels, self.eval_images, self.eval_labels = to_device(
+            [index, b.train_images[index], b.train_labels[index], b.test_images[:n_eval], b.test_labels[:n_eval]],
+            self.device, f"The images of '{b.name}' (uint8, {len(index)} train + {n_eval} test)",
+        )
 
         torch.manual_seed(config.seed)
         self.model_spec = model_spec(config.model, config.model_kwargs(), b)
@@ -258,16 +259,25 @@ class TrainingRun:
         return {**self._description(), "state_dict": self.best_state, **self._best_info()}
 
     def restore(self, run_dir: Path) -> None:
-        state = read_checkpoint(run_dir / "last.pt")
-        check_same_config(state.get("config", {}), to_plain(self.config), run_dir / "last.pt")
-        self.model.load_state_dict(state["state_dict"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.epochs_done = int(state["epoch"])
-        self.history = [EpochStats(**h) for h in state["history"]]
-        best = state["best"]
-        self.best_epoch, self.best_robust_acc, self.best_clean_acc = best["epoch"], best["robust_acc"], best["clean_acc"]
-        self.best_state = state["best_state_dict"]
+        last = run_dir / "last.pt"
+        state = read_checkpoint(last)
+        stored = state.get("config")
+        check_same_config(stored if isinstance(stored, dict) else {}, to_plain(self.config), last)
+        try:
+            self.model.load_state_dict(state["state_dict"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.epochs_done = int(state["epoch"])
+            self.history = [EpochStats(**h) for h in state["history"]]
+            best = state["best"]
+            self.best_epoch, self.best_robust_acc, self.best_clean_acc = best["epoch"], best["robust_acc"], best["clean_acc"]
+            self.best_state = dict(state["best_state_dict"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise AdvqError(
+                f"{last} carries advq's format tag but cannot be resumed from ({type(exc).__name__}: "
+                f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else 'incomplete'}); "
+                "pass --overwrite to start the run again."
+            ) from None
         best_path = run_dir / "best.pt"
         if not (self.world.is_main and self.best_epoch):
             return  # only rank 0 writes, and there is no best epoch yet
@@ -293,15 +303,32 @@ def history_csv(history: list[EpochStats]) -> str:
     return buffer.getvalue()
 
 
+RUN_FILES = ("config.yaml", "best.pt", "last.pt", "history.csv")
+"""What ``train`` writes into its run folder: any one of them means the folder holds a run."""
+
+
 def prepare_run_dir(config: TrainConfig) -> tuple[Path, bool]:
-    """The output folder, and whether there is a run in it to resume."""
+    """The output folder, and whether there is a run in it to resume.
+
+    A folder holding any of advq's run files, or files of anything else, is replaced only
+    with ``--overwrite``; ``--resume`` needs the run's ``last.pt``.
+    """
     out = Path(config.out)
-    has_run = (out / "last.pt").is_file()
     if out.exists() and not out.is_dir():
         raise AdvqError(f"--out {out} exists and is not a folder.")
-    if has_run and not (config.resume or config.overwrite):
-        raise AdvqError(f"{out} already holds a run: pass --resume to continue it or --overwrite to replace it.")
-    return out, has_run and config.resume
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    ours = [name for name in entries if name in RUN_FILES]
+    foreign = [name for name in entries if name not in RUN_FILES and not name.startswith(".")]
+    resumable = "last.pt" in ours
+    if config.overwrite or (config.resume and resumable):
+        return out, resumable and config.resume
+    if ours:
+        hint = "pass --resume to continue it or" if resumable else f"it has no last.pt to resume from ({', '.join(ours)}):"
+        raise AdvqError(f"{out} already holds a run: {hint} --overwrite to replace it.")
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
+        raise AdvqError(f"--out {out} holds other files ({shown}): choose an empty folder, or pass --overwrite to write beside them.")
+    return out, False
 
 
 def train(config: TrainConfig, reporter: Reporter | None = None, observer: BatchObserver | None = None) -> TrainResult:
@@ -313,6 +340,12 @@ def train(config: TrainConfig, reporter: Reporter | None = None, observer: Batch
     """
     world = World.from_environment()
     reporter = (reporter or NullReporter()) if world.is_main else NullReporter()
+    with exclusive(config.out if world.is_main else None, wait=config.wait, reporter=reporter):
+        return _train_locked(config, world, reporter, observer)
+
+
+def _train_locked(config: TrainConfig, world: World, reporter: Reporter, observer: BatchObserver | None) -> TrainResult:
+    """``train`` once this process alone writes ``config.out``."""
     out, resuming = prepare_run_dir(config)
     with process_group(world, world.device(config.device)):
         run = TrainingRun(config, world=world)
