@@ -221,7 +221,8 @@ def _coerce(field: dataclasses.Field, hint: Any, value: Any) -> Any:
                 raise ValueError(value)
             return {normalise_key(k): v for k, v in value.items()}
     except (TypeError, ValueError):
-        raise AdvqError(f"Malformed value for {what}: '{value}'.") from None
+        shown = repr(value) if isinstance(value, str) else f"'{value}'"  # a string's newlines escaped: one line
+        raise AdvqError(f"Malformed value for {what}: {shown}.") from None
     return value
 
 

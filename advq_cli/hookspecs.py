@@ -59,7 +59,8 @@ def advq_register_methods(register: Register) -> None:
 
     ``register("my-method", MyMethod, description="…")`` where ``MyMethod(threat, **options)``
     is a ``advq_cli.methods.Method``: ``method(model, x, y)`` returns a ``MethodOutput`` with
-    per-example losses and the adversarial logits used for profiling.
+    per-example losses and the adversarial logits used for profiling; ``method.start_epoch(epoch)``
+    is called before each epoch, for a method with a schedule (GAIRAT's begin epoch).
     """
 
 

@@ -91,7 +91,7 @@ def test_the_file_holds_per_example_results_the_worst_case_and_the_gap(digits_ru
         attrs = dict(h.attrs)
         assert attrs["format"] == "advq-evaluation" and attrs["dataset"] == "digits"
         assert attrs["dataset_fingerprint"] == get_dataset("digits").fingerprint
-        assert attrs["eps"] == pytest.approx(0.1)  # the checkpoint's training ε by default
+        assert attrs["eps"] == pytest.approx(0.1)  # the checkpoint's evaluation radius: digits declares none, so its training ε
         assert attrs["n_examples"] == N
         assert attrs["checkpoint_sha256"] == hashlib.sha256((digits_run.out / "best.pt").read_bytes()).hexdigest()
         assert json.loads(attrs["model"]) == payload["model"]

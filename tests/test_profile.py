@@ -210,12 +210,15 @@ def test_measures_agree_with_the_record(profiled: Path) -> None:
             assert np.all((m["true_prob"] >= 0) & (m["true_prob"] <= 1))
             rank = normalised_rank(m["instability"].astype(np.float64))
             np.testing.assert_allclose(m["problem_rank"], rank, rtol=1e-6)
-            ranks.append(rank)
-        np.testing.assert_array_equal(h["quality/problem_rank"][()], (ranks[0] + ranks[1]) / 2)
+            ranks.append(m["instability"].astype(np.float64))
+        mean_instability = (ranks[0] + ranks[1]) / 2
+        published = h["quality/problem_rank"][()]
+        np.testing.assert_array_equal(np.sort(published), np.arange(len(published)) / len(published))
+        assert np.all(np.diff(mean_instability[np.argsort(published)]) >= 0)  # the rank of the mean instability
         for name in BUILT_IN_MEASURES:
             values = [r["measures"][name][()].astype(np.float64) for r in runs_of(h)]
             np.testing.assert_array_equal(h["quality"][name][()], (values[0] + values[1]) / 2)
-    np.testing.assert_array_equal(read_quality(profiled), (ranks[0] + ranks[1]) / 2)
+    np.testing.assert_array_equal(read_quality(profiled), published)
 
 
 def test_trades_records_a_separate_cross_entropy_pgd(tmp_path: Path, subset_file: Path) -> None:
@@ -301,10 +304,13 @@ def test_min_perturbation_by_hand() -> None:
 
 
 def test_minimal_steps_equal_ifgsm_at_each_radius() -> None:
-    """The one-trajectory sweep equals running I-FGSM (k steps of 1/255 in the k/255 ball) per radius."""
+    """The one-trajectory sweep equals running I-FGSM (k steps of 1/255 in the k/255 ball) per radius.
+
+    In float64: the sweep takes gradients of shrinking batches, the reference of the whole one,
+    and a near-zero gradient's sign may differ between those in float32 rounding."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 3)).eval()
-    x, y = torch.rand(64, 1, 4, 4), torch.randint(0, 3, (64,))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 3)).eval().double()
+    x, y = torch.rand(64, 1, 4, 4, dtype=torch.float64), torch.randint(0, 3, (64,))
     found = M.minimal_linf_steps(model, x, y, 1 / 255, 12)
     expected = torch.full((64,), 12)
     for k in range(12, -1, -1):

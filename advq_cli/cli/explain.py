@@ -26,6 +26,14 @@ OutDir = Annotated[
     Optional[Path],
     typer.Option("--out-dir", help="Folder for the figures, report.md and summary.json (default: beside the profile)."),
 ]
+CHECKPOINT_EVAL = (
+    "the checkpoint's evaluation radius: 8/255 on cifar10, cifar100 and tiny-imagenet, as the paper; "
+    "the training ε on digits and fashion-mnist"
+)
+PROFILE_EVAL = (
+    "the profile's, else the dataset's: 8/255 on cifar10, cifar100 and tiny-imagenet, as the paper; "
+    "the training ε on digits and fashion-mnist"
+)
 MaxPoints = Annotated[int, typer.Option("--max-points", help="Most examples drawn in a scatter plot (a seeded sample).")]
 SampleSeed = Annotated[int, typer.Option("--seed", help="Seed of the scatter plots' sample.")]
 Device = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:N (default: cuda when available).")]
@@ -240,7 +248,19 @@ def finetune_command(
     step_size: Annotated[
         Optional[str], typer.Option("--step-size", help="Targeted PGD step size (default: the checkpoint's).")
     ] = None,
-    attack: Annotated[str, typer.Option("--attack", help="Attack plugin of the robust test accuracy.")] = "pgd-10",
+    eval_eps: Annotated[
+        Optional[str], typer.Option("--eval-eps", help=f"L∞ radius of the robust test accuracy (default: {CHECKPOINT_EVAL}).")
+    ] = None,
+    eval_step_size: Annotated[
+        Optional[str], typer.Option("--eval-step-size", help="Its PGD step size (default: the checkpoint's evaluation step).")
+    ] = None,
+    eval_random_start: Annotated[
+        Optional[bool],
+        typer.Option("--eval-random-start/--eval-zero-start", help="Start its PGD at a random point, not at x (default: the checkpoint's; at x unless set)."),
+    ] = None,
+    attack: Annotated[
+        str, typer.Option("--attack", help="Attack plugin of the robust test accuracy (pgd-10: 10 iterations).")
+    ] = "pgd-10",
     n_examples: NExamples = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fine-tuning and the evaluation.")] = 0,
     device: Device = None,
@@ -250,7 +270,8 @@ def finetune_command(
     """Targeted class-pair adversarial fine-tuning on all data versus the high-quality subset (appendix G.1/G.2)."""
     values = dict(
         checkpoint=checkpoint, pairs=pairs, profile=profile, out_dir=out_dir, remove_lowest=remove_lowest,
-        epochs=epochs, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size, attack=attack,
+        epochs=epochs, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size, eval_eps=eval_eps,
+        eval_step_size=eval_step_size, eval_random_start=eval_random_start, attack=attack,
         n_examples=n_examples, seed=seed, device=device, data_dir=data_dir, wait=wait,
     )
     cfg = resolved_config(explaining.FinetuneConfig, ctx, config, values)
@@ -309,14 +330,25 @@ def competing_command(
     batch_size: Annotated[
         Optional[int], typer.Option("--batch-size", help="Examples per step (default: the profile's).")
     ] = None,
-    eps: Annotated[
-        Optional[str], typer.Option("--eps", help="Training and evaluation ε (default: the profile's).")
-    ] = None,
+    eps: Annotated[Optional[str], typer.Option("--eps", help="Training ε (default: the profile's).")] = None,
     steps: Annotated[
         Optional[int], typer.Option("--steps", help="Training PGD iterations (default: the profile's).")
     ] = None,
     step_size: Annotated[
         Optional[str], typer.Option("--step-size", help="Training PGD step size (default: the profile's).")
+    ] = None,
+    eval_eps: Annotated[
+        Optional[str], typer.Option("--eval-eps", help=f"L∞ radius of early stopping and the attacks (default: {PROFILE_EVAL}).")
+    ] = None,
+    eval_step_size: Annotated[
+        Optional[str], typer.Option("--eval-step-size", help="Test PGD step size (default: the profile's evaluation step).")
+    ] = None,
+    eval_steps: Annotated[
+        Optional[int], typer.Option("--eval-steps", help="Early-stopping PGD iterations (default: the profile's, 10 at 8/255).")
+    ] = None,
+    eval_random_start: Annotated[
+        Optional[bool],
+        typer.Option("--eval-random-start/--eval-zero-start", help="Start the test PGD at a random point, not at x (default: the profile's; at x unless set)."),
     ] = None,
     eval_examples: Annotated[
         Optional[int],
@@ -334,6 +366,7 @@ def competing_command(
         profile=profile, classes=classes, out_dir=out_dir, core_fraction=core_fraction, added_fraction=added_fraction,
         controls=controls, attacks=attacks, n_examples=n_examples, model=model, method=method, epochs=epochs,
         milestones=milestones, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size,
+        eval_eps=eval_eps, eval_step_size=eval_step_size, eval_steps=eval_steps, eval_random_start=eval_random_start,
         eval_examples=eval_examples, seed=seed, device=device, data_dir=data_dir, wait=wait,
     )
     cfg = resolved_config(explaining.CompetingConfig, ctx, config, values)

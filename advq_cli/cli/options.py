@@ -20,6 +20,7 @@ from .common import WAIT_HELP
 D = TrainConfig()
 TRAINING = "Training"
 ATTACK = "Training attack (L∞)"
+EVALUATION = "Evaluation attack (L∞ PGD, early stopping)"
 DATA = "Data and model"
 PERFORMANCE = "Performance"
 
@@ -48,6 +49,8 @@ SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
     "method": (str, _opt(D.method, "--method", help="pgd-at, trades, mart, gairat, standard, or a plugin.", panel=TRAINING)),
     "beta": (float, _opt(D.beta, "--beta", help="TRADES/MART regularisation weight.", panel=TRAINING)),
     "lambda_": (float, _opt(D.lambda_, "--lambda", help="GAIRAT λ.", panel=TRAINING)),
+    "begin_epoch": (Optional[int], _opt(None, "--begin-epoch", help="GAIRAT: first epoch with weights, plain PGD-AT before (default: half of --epochs, the reference's 60 of 120; 1: weights from the start).", panel=TRAINING)),
+    "lambda_schedule": (str, _opt(D.lambda_schedule, "--lambda-schedule", help="GAIRAT λ schedule: fixed (the reference's) or piecewise (λ−1 from 3/4 of --epochs, λ−1.5 from 11/12).", panel=TRAINING)),
     "epochs": (int, _opt(D.epochs, "--epochs", help="Training epochs.", panel=TRAINING)),
     "milestones": (str, _opt("80,120", "--milestones", help="Epochs where the learning rate drops ×0.1.", panel=TRAINING)),
     "lr": (float, _opt(D.lr, "--lr", help="Initial SGD learning rate.", panel=TRAINING)),
@@ -64,6 +67,10 @@ SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
     "steps": (int, _opt(D.steps, "--steps", help="PGD iterations.", panel=ATTACK)),
     "step_size": (str, _opt(_eps_text(D.step_size), "--step-size", help="PGD step size, e.g. 2/255.", panel=ATTACK)),
     "random_start": (bool, _opt(D.random_start, "--random-start/--no-random-start", help="Uniform random start in the ε-ball.", panel=ATTACK)),
+    "eval_eps": (Optional[str], _opt(None, "--eval-eps", help="Radius robust test accuracy is measured at, e.g. 8/255 (default: the dataset's: 8/255 on cifar10, cifar100 and tiny-imagenet, as the paper, also for --eps 12/255; the training --eps on digits and fashion-mnist, for which the paper sets none).", panel=EVALUATION)),
+    "eval_step_size": (Optional[str], _opt(None, "--eval-step-size", help="Test PGD step size (default: the dataset's, 2/255 on the paper's datasets; --eval-eps/4 with --eval-eps; the training --step-size where the training radius is used).", panel=EVALUATION)),
+    "eval_steps": (Optional[int], _opt(None, "--eval-steps", help="Test PGD iterations (default: 10; the training --steps where the training radius is used).", panel=EVALUATION)),
+    "eval_random_start": (bool, _opt(D.eval_random_start, "--eval-random-start/--eval-zero-start", help="Start the test PGD at a uniform random point instead of at x (the default, as the paper's code).", panel=EVALUATION)),
     "amp": (bool, _opt(D.amp, "--amp", help="bf16 mixed precision for the model's forward passes (fast on recent GPUs; attack gradients stay fp32).", panel=PERFORMANCE)),
     "channels_last": (bool, _opt(D.channels_last, "--channels-last", help="Channels-last memory format for the model and batches (faster convolutions on GPU).", panel=PERFORMANCE)),
     "compile": (bool, _opt(D.compile, "--compile", help="torch.compile the model (compiles for a while first; pays off on long GPU runs).", panel=PERFORMANCE)),

@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from ..datasets import DatasetBundle
 from ..errors import AdvqError
 from ..h5store import open_checked
 from ..profiling.store import FORMAT as PROFILE_FORMAT
-from ..profiling.store import PROBLEM_RANK
+from ..profiling.store import PROBLEM_RANK, quality_arrays
 from ..registry import normalise_name
 from ..subsets import read_npy
 
@@ -75,14 +74,13 @@ def read_profile_ranking(path: Path, measure: str, higher_is_worse: bool | None,
     """A stored measure ``/quality/<measure>`` of a profile made for ``bundle``."""
     key, rank_key = normalise_name(measure), normalise_name(PROBLEM_RANK)
     with open_checked(path, READABLE_FORMATS, bundle.fingerprint) as handle:
-        quality = handle.get("quality")
-        members = quality.items() if isinstance(quality, h5py.Group) else []
-        stored = {normalise_name(k): k for k, v in members if isinstance(v, h5py.Dataset)}
-        if key not in stored:
-            known = ", ".join(sorted(stored.values())) or "(none)"
-            raise AdvqError(f"{path} has no measure '{measure}' in /quality. Stored: {known}.")
-        raw = quality[stored[key]][()]
-        raw_rank = quality[stored[rank_key]][()] if rank_key in stored else None
+        quality = quality_arrays(handle)
+    stored = {normalise_name(k): k for k in quality}
+    if key not in stored:
+        known = ", ".join(sorted(stored.values())) or "(none)"
+        raise AdvqError(f"{path} has no measure '{measure}' in /quality. Stored: {known}.")
+    raw = quality[stored[key]]
+    raw_rank = quality[stored[rank_key]] if rank_key in stored else None
     name = stored[key]
     direction = measure_direction(name, higher_is_worse)
     scores = check_scores(raw, bundle, f"Measure '{name}' in {path}", is_problem_rank=key == rank_key)

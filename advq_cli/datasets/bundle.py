@@ -12,6 +12,11 @@ from ..errors import AdvqError
 from .spec import parse_dataset_name
 
 
+PAPER_EVALUATION = {"eval_eps": 8 / 255, "eval_step_size": 2 / 255}
+"""Appendix F: robustness "against ℓ∞ … perturbation radius 8/255", PGD "step size fixed to 2/255",
+also for models trained at 12/255 (Table 3); for CIFAR-10/100 and Tiny-ImageNet."""
+
+
 @dataclass(frozen=True)
 class DatasetBundle:
     """A whole dataset in memory: uint8 images (N, C, H, W) and int64 labels.
@@ -21,6 +26,9 @@ class DatasetBundle:
     images of 32 pixels or more); ``mean``/``std`` are per channel in [0, 1] units.
     ``train_files``, when the images come from files, names each training image's file
     (exports copy them instead of re-encoding).
+    ``eval_eps`` and ``eval_step_size`` are the L∞ radius and PGD step that robustness is
+    reported at by default (``PAPER_EVALUATION`` on the paper's datasets); None means the
+    training attack's, for datasets the paper sets no evaluation radius for.
     """
 
     name: str
@@ -32,6 +40,8 @@ class DatasetBundle:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     augment: bool = False
+    eval_eps: float | None = None
+    eval_step_size: float | None = None
     fingerprint: str = field(default="", compare=False)
     train_files: tuple[Path, ...] = field(default=(), compare=False, repr=False)
 

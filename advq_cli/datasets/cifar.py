@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import AdvqError
-from .bundle import DatasetBundle
+from .bundle import PAPER_EVALUATION, DatasetBundle
 from .locate import Layout, locate_or_fetch
 
 try:
@@ -140,6 +140,7 @@ def _load(spec: CifarSpec, data_dir: Path | None, download: bool) -> DatasetBund
         mean=spec.mean,
         std=spec.std,
         augment=True,
+        **PAPER_EVALUATION,
     )
 
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from ..errors import AdvqError
-from .bundle import DatasetBundle
+from .bundle import PAPER_EVALUATION, DatasetBundle
 from .locate import Layout, locate
 from .pixels import ImageShape, open_image, stack_images
 
@@ -61,6 +61,7 @@ def load_tiny_imagenet(data_dir: Path | None = None, download: bool = False) -> 
         mean=MEAN,
         std=STD,
         augment=True,
+        **PAPER_EVALUATION,
     )
 
 

@@ -1,6 +1,6 @@
 """Built-in attacks. Each is `Attack(eps=…, **options)(model, x, y) -> x_adv`."""
 
-from ..attacks.autoattack import AutoAttack
+from ..attacks.autoattack import AutoAttack, autoattack_apgd_ce_t
 from ..attacks.pgd import FGSM, PGD, pgd_with_steps
 from ..attacks.rays import RayS
 from ..attacks.square import Square
@@ -10,8 +10,9 @@ from ..hookspecs import hookimpl
 
 @hookimpl
 def advq_register_attacks(register):
-    register("pgd", PGD, description="L∞ PGD with random start; options: steps (10), step_size (eps/4)")
-    register("pgd-10", pgd_with_steps(10), description="PGD, 10 steps of eps/4 (2/255 at 8/255), as in training")
+    register("pgd", PGD, description="L∞ PGD; options: steps (10), step_size (eps/4), random_start (advq evaluate: "
+             "--random-start; from x by default)")
+    register("pgd-10", pgd_with_steps(10), description="PGD, 10 steps of eps/4 (2/255 at 8/255), the paper's test PGD")
     register("pgd-20", pgd_with_steps(20), description="PGD, 20 steps of eps/4")
     register("pgd-1000", pgd_with_steps(1000), description="PGD, 1000 steps of eps/4 (paper appendix F)")
     register("fgsm", FGSM, description="One signed-gradient step of size eps")
@@ -19,6 +20,11 @@ def advq_register_attacks(register):
         "autoattack", AutoAttack,
         description="Standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square) from its reference implementation "
         "(pip install pyautoattack); options: version, attacks, seed",
+    )
+    register(
+        "autoattack-apgd-ce-t", autoattack_apgd_ce_t,
+        description="AutoAttack's APGD-CE and APGD-T only (version custom): what the paper's authors ran, "
+        "their mode 'fast'; option: seed",
     )
     register(
         "square", Square,

@@ -23,6 +23,9 @@ def advq_register_methods(register):
     register(
         "gairat",
         Gairat,
-        description="GAIRAT: PGD-AT weighted by PGD iterations to fool (Zhang et al. 2021); option: lambda_ (--lambda, 0)",
+        description=(
+            "GAIRAT: PGD-AT weighted by the PGD iterations still correct (Zhang et al. 2021), after plain PGD-AT "
+            "until the begin epoch; options: lambda_ (--lambda, 0), begin_epoch, lambda_schedule, kappa (all, leading)"
+        ),
     )
     register("standard", Standard, description="Standard training on clean inputs (no attack)")

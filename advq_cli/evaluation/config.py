@@ -31,7 +31,10 @@ def parse_attack_names(value: Any, what: str = "--attacks") -> list[str]:
 class EvaluateConfig:
     """Which checkpoint, which attacks at which ε, on how many test examples, and where results go.
 
-    ``eps`` None means the ε the checkpoint was trained with; ``n_examples`` None means
+    ``eps`` None means the checkpoint's evaluation threat (``evaluation_threat`` in the suite:
+    the radius and step its early stopping used, 8/255 and 2/255 on the paper's datasets);
+    ``step_size`` None means that threat's step, or ε/4 with a given ``eps``; the test PGD
+    starts at x unless ``random_start`` (as the authors' code); ``n_examples`` None means
     the whole test set (its first N examples otherwise); ``out`` None means
     ``<checkpoint stem>-evaluation.h5`` beside the checkpoint; ``data_dir`` None means the
     folder the checkpoint was trained from. ``attack_options`` maps an attack name to
@@ -41,6 +44,8 @@ class EvaluateConfig:
     checkpoint: Path
     attacks: list[str] = field(default_factory=lambda: list(DEFAULT_ATTACKS))
     eps: float | None = field(default=None, metadata={"parse": parse_optional_eps})
+    step_size: float | None = field(default=None, metadata={"parse": parse_optional_eps})
+    random_start: bool = False
     n_examples: int | None = None
     batch_size: int = 256
     per_class: bool = False

@@ -2,13 +2,17 @@
 
 ```
 /                    attrs: format "advq-evaluation", dataset, dataset_fingerprint, eps,
+                            step_size (the PGD step; NaN: each attack's default, ε/4),
+                            random_start (whether PGD started at a random point, not at x),
                             n_examples (the first N test examples), checkpoint,
                             checkpoint_sha256, checkpoint_epoch, model (JSON), classes
                             (JSON), training_config (YAML), config (YAML),
                             overestimation_gap (when pgd-10 and autoattack both ran)
 /labels              (N,) int64 test labels
 /clean/correct       (N,) bool; attrs: accuracy
-/attacks/<name>/correct  (N,) bool; attrs: accuracy, seconds, plugin, options (JSON)
+/attacks/<name>/correct  (N,) bool; attrs: accuracy, seconds, plugin, options (JSON, as given),
+                            settings (JSON: what the attack was built with, such as
+                            AutoAttack's version and attack list, PGD's steps and start)
 /worst_case/correct  (N,) bool: correct under clean and every stored attack;
                             attrs: accuracy, attacks (JSON list)
 ```
@@ -44,6 +48,8 @@ class Identity:
     checkpoint_sha256: str
     eps: float
     n_examples: int
+    step_size: float | None = None
+    random_start: bool = False
 
 
 def create(path: Path, identity: Identity, description: Mapping[str, Any], labels: np.ndarray, clean: np.ndarray) -> None:
@@ -52,7 +58,8 @@ def create(path: Path, identity: Identity, description: Mapping[str, Any], label
         stamp(
             handle, FORMAT, identity.dataset, identity.fingerprint,
             checkpoint_sha256=identity.checkpoint_sha256, eps=identity.eps, n_examples=identity.n_examples,
-            **description,
+            step_size=math.nan if identity.step_size is None else identity.step_size,
+            random_start=identity.random_start, **description,
         )
         handle.create_dataset("labels", data=labels.astype(np.int64))
         _write_correct(handle, "clean", clean, {})
@@ -72,6 +79,13 @@ def stored_attacks(path: Path, identity: Identity) -> list[str]:
             differences.append(f"ε {eps:.6g} (not {identity.eps:.6g})")
         if n != identity.n_examples:
             differences.append(f"{n} examples (not {identity.n_examples})")
+        step = float(handle.attrs.get("step_size", math.nan))
+        wanted_step = math.nan if identity.step_size is None else identity.step_size
+        same_step = (math.isnan(step) and math.isnan(wanted_step)) or math.isclose(step, wanted_step, abs_tol=1e-9)
+        if "step_size" in handle.attrs and not same_step:
+            differences.append(f"PGD step {step:.6g} (not {wanted_step:.6g})")
+        if "random_start" in handle.attrs and bool(handle.attrs["random_start"]) != identity.random_start:
+            differences.append("another PGD start")
         if differences:
             raise AdvqError(
                 f"Cannot resume {path}: it holds an evaluation of {' and '.join(differences)}; "

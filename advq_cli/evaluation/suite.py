@@ -52,14 +52,16 @@ def _evaluate_locked(config: EvaluateConfig, reporter: Reporter) -> EvaluationRe
     """``evaluate`` once this process alone writes ``config.output_path``."""
     payload = read_checkpoint(config.checkpoint)
     entries = [registry("attacks").entry(name) for name in config.attacks]
-    eps = config.eps if config.eps is not None else training_eps(payload, config.checkpoint)
     bundle = checkpoint_dataset(payload, config)
-    attacks = {entry.name: (entry, build(entry, eps, config, bundle.fingerprint)) for entry in entries}
+    eps, step_size = evaluation_threat(payload, bundle, config)
+    attacks = {entry.name: (entry, build(entry, eps, config, bundle.fingerprint, step_size)) for entry in entries}
     device = resolve_device(config.device)
 
     n = len(bundle.test_labels) if config.n_examples is None else min(config.n_examples, len(bundle.test_labels))
     images, labels = bundle.test_images[:n], bundle.test_labels[:n]
-    identity = store.Identity(bundle.name, bundle.fingerprint, file_sha256(config.checkpoint), eps, n)
+    identity = store.Identity(
+        bundle.name, bundle.fingerprint, file_sha256(config.checkpoint), eps, n, step_size, config.random_start
+    )
     out = config.output_path
     stored = prepare_output(out, identity, config)
     done = set(stored or ())
@@ -67,7 +69,7 @@ def _evaluate_locked(config: EvaluateConfig, reporter: Reporter) -> EvaluationRe
     model = model_from_checkpoint(payload, config.checkpoint).to(device).eval()
     if stored is None:
         clean = run(model, images, labels, None, "clean", config.batch_size, reporter)
-        description = describe(payload, config, eps, bundle.classes)
+        description = describe(payload, dataclasses.replace(config, eps=eps, step_size=step_size), bundle.classes)
         store.create(out, identity, description, labels.numpy(), clean)
     for name, (entry, attack) in attacks.items():
         if name in done:
@@ -81,6 +83,7 @@ def _evaluate_locked(config: EvaluateConfig, reporter: Reporter) -> EvaluationRe
             "seconds": time.perf_counter() - started,
             "plugin": entry.plugin,
             "options": json.dumps(config.options_for(name), default=str, sort_keys=True),
+            "settings": attack_settings(attack),
         })
     return store.read_result(out, resumed=tuple(name for name in attacks if name in done))
 
@@ -93,15 +96,32 @@ def checkpoint_dataset(payload: dict[str, Any], config: EvaluateConfig) -> Datas
     return bundle
 
 
-def training_eps(payload: dict[str, Any], path: Path) -> float:
-    eps = payload.get("config", {}).get("eps")
+def evaluation_threat(payload: dict[str, Any], bundle: DatasetBundle, config: EvaluateConfig) -> tuple[float, float | None]:
+    """The radius and PGD step to evaluate at (None: each attack's own default step, ε/4 for PGD).
+
+    ``--eps`` given: that, stepping ``--step-size`` or ε/4. Otherwise the evaluation threat the
+    checkpoint's training early-stopped with (recorded in its configuration), else, for a
+    checkpoint older than that record, the dataset's declared one (8/255 and 2/255 on the
+    paper's datasets), else the training ε.
+    """
+    if config.eps is not None:
+        return config.eps, config.step_size
+    stored = payload.get("config", {})
+    if isinstance(stored.get("eval_eps"), (int, float)):
+        recorded = stored.get("eval_step_size")
+        step = recorded if isinstance(recorded, (int, float)) else None
+        return float(stored["eval_eps"]), config.step_size if config.step_size is not None else step
+    if bundle.eval_eps is not None:
+        return bundle.eval_eps, config.step_size if config.step_size is not None else bundle.eval_step_size
+    eps = stored.get("eps")
     if not isinstance(eps, (int, float)):
-        raise AdvqError(f"{path} does not record the ε it was trained with; pass --eps.")
-    return float(eps)
+        raise AdvqError(f"{config.checkpoint} does not record the ε it was trained with; pass --eps.")
+    return float(eps), config.step_size
 
 
-def build(entry: Entry, eps: float, config: EvaluateConfig, fingerprint: str) -> Any:
-    """Instantiate one attack with its configured options (unknown ones refused) and the shared ones."""
+def build(entry: Entry, eps: float, config: EvaluateConfig, fingerprint: str, step_size: float | None = None) -> Any:
+    """Instantiate one attack with its configured options (unknown ones refused) and the shared ones
+    (the threat's step size and start reach the attacks that take them: PGD, transfer)."""
     own = config.options_for(entry.name)
     params = inspect.signature(entry.obj).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -111,7 +131,10 @@ def build(entry: Entry, eps: float, config: EvaluateConfig, fingerprint: str) ->
             raise AdvqError(
                 f"Attack '{entry.name}' has no option {', '.join(unknown)} (it takes: {', '.join(allowed) or 'none'})."
             )
-    shared = {"surrogate": config.surrogate, "seed": config.seed, "dataset_fingerprint": fingerprint}
+    shared = {
+        "surrogate": config.surrogate, "seed": config.seed, "dataset_fingerprint": fingerprint,
+        "random_start": config.random_start, **({} if step_size is None else {"step_size": step_size}),
+    }
     try:
         return build_attack(entry.name, eps, **{**shared, **own})
     except (ValueError, TypeError) as exc:
@@ -178,7 +201,15 @@ def attack_seed(seed: int, name: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(name.encode())) % 2**31
 
 
-def describe(payload: dict[str, Any], config: EvaluateConfig, eps: float, classes: tuple[str, ...]) -> dict[str, Any]:
+def attack_settings(attack: Any) -> str:
+    """What an attack was built with (its public settings: iterations, step size, start, AutoAttack's
+    version and attack list, …) as JSON, so a stored number says how it was measured."""
+    values = {k: v for k, v in vars(attack).items() if not k.startswith("_")}
+    plain = {k: v for k, v in values.items() if isinstance(v, (bool, int, float, str, list, tuple, dict, Path, type(None)))}
+    return json.dumps(plain, default=str, sort_keys=True)
+
+
+def describe(payload: dict[str, Any], config: EvaluateConfig, classes: tuple[str, ...]) -> dict[str, Any]:
     """The checkpoint's description and the resolved configuration, stored with the results."""
     return {
         "checkpoint": str(Path(config.checkpoint).resolve()),
@@ -186,7 +217,7 @@ def describe(payload: dict[str, Any], config: EvaluateConfig, eps: float, classe
         "model": json.dumps(payload.get("model", {}), sort_keys=True),
         "training_config": yaml.safe_dump(payload.get("config", {}), sort_keys=False),
         "classes": json.dumps(list(classes)),
-        "config": to_yaml(dataclasses.replace(config, eps=eps)),
+        "config": to_yaml(config),
     }
 
 

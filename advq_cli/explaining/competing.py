@@ -79,6 +79,10 @@ class CompetingConfig:
     eps: float | None = field(default=None, metadata={"parse": parse_optional_eps})
     steps: int | None = None
     step_size: float | None = field(default=None, metadata={"parse": parse_optional_eps})
+    eval_eps: float | None = field(default=None, metadata={"parse": parse_optional_eps})
+    eval_step_size: float | None = field(default=None, metadata={"parse": parse_optional_eps})
+    eval_steps: int | None = None
+    eval_random_start: bool | None = None
     eval_examples: int | None = None
     seed: int | None = None
     device: str | None = None
@@ -100,7 +104,8 @@ class CompetingConfig:
 
     def training_options(self) -> dict[str, Any]:
         names = ("model", "method", "epochs", "milestones", "lr", "batch_size", "eps", "steps", "step_size",
-                 "eval_examples", "seed", "device", "data_dir")
+                 "eval_eps", "eval_step_size", "eval_steps", "eval_random_start", "eval_examples", "seed", "device",
+                 "data_dir")
         return {name: getattr(self, name) for name in names}
 
 
@@ -131,10 +136,8 @@ def explain_competing(config: CompetingConfig, reporter: Reporter | None = None)
         classes = chosen_classes(config.classes, bundle.classes)
         conditions = build_conditions(profile, bundle, classes, config)
         template = training_config(config, profile, out_dir, None)  # checks the options before anything is written
-        evaluation = Evaluation(
-            config.attacks, template.eps, config.n_examples, config.device, template.seed, config.data_dir,
-            config.attack_options,
-        )
+        evaluation = Evaluation.at_threat_of(template, bundle, config.attacks, config.n_examples, template.seed,
+                                             config.attack_options)
 
         records = []
         for condition in conditions:
@@ -155,7 +158,10 @@ def explain_competing(config: CompetingConfig, reporter: Reporter | None = None)
             "added_fraction": config.added_fraction,
             "attacks": config.attacks,
             "gap": f"{config.attacks[0]} minus {config.attacks[1]} robust accuracy",
-            "evaluation": {"eps": template.eps, "n_examples": len(records[0]["labels"])},
+            "evaluation": {
+                "eps": evaluation.eps, "step_size": evaluation.step_size, "random_start": evaluation.random_start,
+                "n_examples": len(records[0]["labels"]),
+            },
             "training": {k: v for k, v in vars(template).items() if k not in ("out", "resume", "overwrite", "subset")},
             "conditions": [{k: v for k, v in r.items() if k != "labels"} for r in records],
             "figures": list(drawn),

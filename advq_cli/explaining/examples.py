@@ -20,6 +20,7 @@ import torch
 from ..attacks import PGD
 from ..checkpoint import check_fingerprint, model_from_checkpoint, read_checkpoint
 from ..config import parse_eps, parse_name_list
+from ..curation.rules import quality_order
 from ..datasets import DatasetBundle, get_dataset
 from ..devices import resolve_device
 from ..errors import AdvqError, FingerprintMismatchError
@@ -211,10 +212,10 @@ def fitted_per_class(
 
 def extremes(rank: np.ndarray, labels: np.ndarray, label: int, k: int) -> dict[str, np.ndarray]:
     """The ``k`` ranked examples of a class with the highest problem rank (lowest quality,
-    worst first) and the ``k`` with the lowest (highest quality, best first); ties by index."""
-    members = np.flatnonzero((labels == label) & np.isfinite(rank))
-    order = members[np.argsort(rank[members], kind="stable")]
-    return {LOWEST: order[::-1][:k], HIGHEST: order[:k]}
+    worst first) and the ``k`` with the lowest (highest quality, best first); ties as in
+    every curation rule (``quality_order``: the lower index counts as the lower quality)."""
+    order = quality_order(rank, np.flatnonzero((labels == label) & np.isfinite(rank)))
+    return {LOWEST: order[:k], HIGHEST: order[::-1][:k]}
 
 
 def attack(

@@ -71,9 +71,11 @@ class FinetuneConfig:
     (its lowest-quality ``remove_lowest`` fraction removed), the class pairs, and the
     fine-tuning and evaluation settings.
 
-    ``batch_size``, ``eps``, ``steps`` and ``step_size`` None mean the checkpoint's own
-    training values; ``n_examples`` None means the whole test set; ``out_dir`` None
-    means ``<checkpoint stem>-finetune/`` beside the checkpoint.
+    ``batch_size``, ``eps``, ``steps``, ``step_size`` and the evaluation threat (``eval_eps``,
+    ``eval_step_size``, ``eval_random_start``) None mean the checkpoint's own training values;
+    ``n_examples`` None means the whole test set; ``out_dir`` None means
+    ``<checkpoint stem>-finetune/`` beside the checkpoint. The robust test is ``attack``
+    (pgd-10: its iterations are in its name) at the evaluation threat.
     """
 
     checkpoint: Path
@@ -87,6 +89,9 @@ class FinetuneConfig:
     eps: float | None = field(default=None, metadata={"parse": parse_optional_eps})
     steps: int | None = None
     step_size: float | None = field(default=None, metadata={"parse": parse_optional_eps})
+    eval_eps: float | None = field(default=None, metadata={"parse": parse_optional_eps})
+    eval_step_size: float | None = field(default=None, metadata={"parse": parse_optional_eps})
+    eval_random_start: bool | None = None
     attack: str = "pgd-10"
     n_examples: int | None = None
     seed: int = 0
@@ -156,9 +161,7 @@ def explain_finetune(config: FinetuneConfig, reporter: Reporter | None = None) -
         pairs = [pair_of(names, bundle.classes) for names in config.pairs]
         high_quality = high_quality_subset(profile, bundle, config.remove_lowest)
         template = finetune_config(config, payload, out_dir, None)  # checks the options before anything is written
-        evaluation = Evaluation(
-            [config.attack], template.eps, config.n_examples, config.device, config.seed, config.data_dir
-        )
+        evaluation = Evaluation.at_threat_of(template, bundle, [config.attack], config.n_examples, config.seed)
 
         subset_file = write_indices(out_dir / "high-quality.npy", high_quality)
         reporter.info(f"Evaluating {config.checkpoint} before fine-tuning.")
@@ -194,7 +197,8 @@ def explain_finetune(config: FinetuneConfig, reporter: Reporter | None = None) -
                 "steps": template.steps, "step_size": template.step_size, "seed": config.seed,
                 "attack": "targeted PGD: towards the pair's first class; its own examples towards the second",
             },
-            "evaluation": {"attack": config.attack, "eps": template.eps, "n_examples": len(before["labels"])},
+            "evaluation": {"attack": config.attack, "eps": evaluation.eps, "step_size": evaluation.step_size,
+                           "random_start": evaluation.random_start, "n_examples": len(before["labels"])},
             BEFORE: {k: v for k, v in before.items() if k != "labels"},
             "pairs": [
                 {
@@ -227,7 +231,8 @@ def finetune_config(config: FinetuneConfig, payload: dict[str, Any], folder: Pat
     evaluation (the last epoch is kept)."""
     given = {
         "batch_size": config.batch_size, "eps": config.eps, "steps": config.steps, "step_size": config.step_size,
-        "device": config.device, "data_dir": config.data_dir,
+        "eval_eps": config.eval_eps, "eval_step_size": config.eval_step_size,
+        "eval_random_start": config.eval_random_start, "device": config.device, "data_dir": config.data_dir,
     }
     return derived_train_config(
         payload.get("config", {}), given, epochs=config.epochs, lr=config.lr, milestones=[], eval_examples=0,
@@ -244,7 +249,7 @@ def finetune(cfg: TrainConfig, payload: dict[str, Any], bundle: DatasetBundle, p
     if (out / "last.pt").is_file():
         run.restore(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", to_yaml(cfg))
+    atomic_write_text(out / "config.yaml", to_yaml(run.config))
     reporter.start("epochs", "fine-tuning", cfg.epochs)
     reporter.advance("epochs", run.epochs_done)
     while run.epochs_done < cfg.epochs:

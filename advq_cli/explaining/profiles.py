@@ -14,7 +14,7 @@ import yaml
 
 from ..errors import AdvqError
 from ..h5store import open_checked
-from ..profiling.store import FORMAT, PROBLEM_RANK, complete_runs, run_checkpoints
+from ..profiling.store import FORMAT, PROBLEM_RANK, complete_runs, quality_arrays, run_checkpoints
 from ..registry import normalise_name
 
 
@@ -55,7 +55,7 @@ def read_profile(path: str | Path, fingerprint: str | None = None) -> Profile:
             config=_stored_config(handle),
             runs=[str(r) for r in quality.attrs.get("runs", [])],
             checkpoints={_run_id(g): run_checkpoints(path, _run_id(g), str(g.attrs.get("checkpoints", ""))) for g in runs},
-            quality={k: v[()].astype(np.float64) for k, v in quality.items() if isinstance(v, h5py.Dataset)},
+            quality=quality_arrays(handle),
         )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..config import normalise_key, resolve
+from ..datasets import DatasetBundle
 from ..evaluation import EvaluateConfig, EvaluationResult, evaluate
 from ..plugins import registry
 from ..progress import Reporter
@@ -53,7 +54,7 @@ def write_indices(path: Path, indices: np.ndarray) -> Path:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Which attacks evaluate every sub-run, at which ε, on how many test examples."""
+    """Which attacks evaluate every sub-run, at which ε (PGD step and start), on how many test examples."""
 
     attacks: list[str]
     eps: float
@@ -62,6 +63,21 @@ class Evaluation:
     seed: int
     data_dir: str | None
     attack_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    step_size: float | None = None
+    random_start: bool = False
+
+    @classmethod
+    def at_threat_of(
+        cls, train: TrainConfig, bundle: DatasetBundle, attacks: list[str], n_examples: int | None, seed: int,
+        attack_options: dict[str, Any] | None = None,
+    ) -> Evaluation:
+        """The sub-runs' evaluation at their training's evaluation threat (``--eval-eps`` …, by default
+        8/255 with step 2/255 on the paper's datasets), so their numbers match `advq train`'s."""
+        threat = train.with_evaluation_threat(bundle).eval_threat
+        return cls(
+            attacks, threat.eps, n_examples, train.device, seed, train.data_dir, dict(attack_options or {}),
+            threat.step_size, threat.random_start,
+        )
 
     def __post_init__(self) -> None:
         for name in self.attacks:  # an unknown name fails here, before any sub-run is written
@@ -70,9 +86,9 @@ class Evaluation:
     def run(self, checkpoint: Path, out: Path, reporter: Reporter) -> EvaluationResult:
         """Evaluate (or finish evaluating) ``checkpoint`` into ``out``; stored attacks are kept."""
         return evaluate(EvaluateConfig(
-            checkpoint=checkpoint, attacks=self.attacks, eps=self.eps, n_examples=self.n_examples, out=out,
-            device=self.device, resume=True, seed=self.seed, data_dir=self.data_dir,
-            attack_options=self.attack_options,
+            checkpoint=checkpoint, attacks=self.attacks, eps=self.eps, step_size=self.step_size,
+            random_start=self.random_start, n_examples=self.n_examples, out=out, device=self.device, resume=True,
+            seed=self.seed, data_dir=self.data_dir, attack_options=self.attack_options,
         ), reporter)
 
 

@@ -175,14 +175,12 @@ def sub_runs(config: SweepConfig, stored: dict[str, Any], out_dir: Path, sets: l
 
 
 def evaluation_of(config: SweepConfig, train_cfg: TrainConfig, bundle: DatasetBundle) -> Evaluation:
-    """The attacks every checkpoint meets, at the training ε; built once now so a bad name or option fails first."""
+    """The attacks every checkpoint meets, at the evaluation threat; built once now so a bad name or option fails first."""
     probe = EvaluateConfig(checkpoint=Path("best.pt"), attacks=config.attacks, attack_options=config.attack_options)
+    evaluation = Evaluation.at_threat_of(train_cfg, bundle, probe.attacks, config.n_examples, 0, probe.attack_options)
     for name in probe.attacks:
-        build(registry("attacks").entry(name), train_cfg.eps, probe, bundle.fingerprint)
-    return Evaluation(
-        attacks=probe.attacks, eps=train_cfg.eps, n_examples=config.n_examples, device=train_cfg.device, seed=0,
-        data_dir=train_cfg.data_dir, attack_options=probe.attack_options,
-    )
+        build(registry("attacks").entry(name), evaluation.eps, probe, bundle.fingerprint, evaluation.step_size)
+    return evaluation
 
 
 def store_subsets(path: Path, sets: list[CuratedSet], bundle: DatasetBundle) -> None:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..attacks.pgd import cross_entropy_sum, pgd_perturb
+from ..errors import AdvqError
 from ..models.normalized import accepted_options
 from ..threat import Threat
 
@@ -48,6 +49,9 @@ class Method:
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> MethodOutput:
         raise NotImplementedError
 
+    def start_epoch(self, epoch: int) -> None:
+        """Told by the training loop before each epoch (1-based), for methods with a schedule (GAIRAT)."""
+
     def perturb(
         self,
         model: nn.Module,
@@ -69,8 +73,11 @@ class Method:
 
 
 def build_method(name: str, threat: Threat, **options: Any) -> Method:
-    """Instantiate a registered method with the options its class accepts."""
+    """Instantiate a registered method with the options its class accepts; options it refuses are one AdvqError."""
     from ..plugins import registry
 
     cls = registry("methods").get(name)
-    return cls(threat, **accepted_options(cls, options))
+    try:
+        return cls(threat, **accepted_options(cls, options))
+    except (ValueError, TypeError) as exc:
+        raise AdvqError(f"Method '{name}' cannot be built with these options: {exc}.") from None

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .trades import CleanAdversarialMethod, kl_divergence
+from .trades import CleanAdversarialMethod, gaussian_start, kl_divergence
 
 
 def boosted_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -27,10 +27,11 @@ def boosted_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor
 
 
 class Mart(CleanAdversarialMethod):
-    """BCE(f(x'), y) + β·KL(f(x) ‖ f(x'))·(1 − f_y(x)), x' from cross-entropy PGD."""
+    """BCE(f(x'), y) + β·KL(f(x) ‖ f(x'))·(1 − f_y(x)), x' from cross-entropy PGD started near x."""
 
     def attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.perturb(model, x, y)
+        """Cross-entropy PGD from x + 0.001·N(0, 1), as the official MART code starts."""
+        return self.perturb(model, x, y, start=gaussian_start(x) if self.threat.random_start else None)
 
     def objective(self, clean_logits: torch.Tensor, adv_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         true_prob = clean_logits.softmax(1).gather(1, y[:, None]).squeeze(1)

@@ -15,8 +15,13 @@ from torch import nn
 from ..threat import Threat
 from .base import Method, MethodOutput
 
-TRADES_START_STD = 0.001
-"""Scale of the Gaussian start of the official TRADES attack: the KL's gradient vanishes at x' = x."""
+GAUSSIAN_START_STD = 0.001
+"""Scale of the Gaussian start of the official TRADES and MART attacks (TRADES' KL has no gradient at x' = x)."""
+
+
+def gaussian_start(x: torch.Tensor) -> torch.Tensor:
+    """x + 0.001·N(0, 1): where the official TRADES and MART attacks start."""
+    return x + GAUSSIAN_START_STD * torch.randn_like(x)
 
 
 def kl_divergence(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
@@ -72,7 +77,7 @@ class Trades(CleanAdversarialMethod):
         model.eval()
         with torch.no_grad():
             clean_logits = model(x)
-        start = x + TRADES_START_STD * torch.randn_like(x) if self.threat.random_start else None
+        start = gaussian_start(x) if self.threat.random_start else None
         return self.perturb(model, x, y, loss_fn=summed_kl_from(clean_logits), start=start)
 
     def objective(self, clean_logits: torch.Tensor, adv_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -46,7 +46,8 @@ from .ranks import normalised_rank
 from .recorder import EpochRecorder
 from .store import (
     PROBLEM_RANK, ProfileState, RunState, checkpoints_dir, copy_run, create_profile, finish_run, read_record,
-    read_state, run_checkpoints, run_file_for, run_id_for, run_state, set_config, start_run, update_quality, write_epoch,
+    quality_arrays, read_state, run_checkpoints, run_file_for, run_id_for, run_state, set_config, start_run,
+    update_quality, write_epoch,
 )
 
 
@@ -330,13 +331,9 @@ def read_result(out: str | Path) -> ProfileResult:
     out = Path(out)
     with h5py.File(out, "r") as handle:
         runs = sorted((run_state(rid, g) for rid, g in handle.get("runs", {}).items()), key=lambda r: r.seed)
-        quality = handle.get("quality")
+        n_runs = int(handle["quality"].attrs.get("n_runs", 0)) if "quality" in handle else 0
         means: dict[str, float] = {}
-        n_runs = 0
-        if quality is not None:
-            n_runs = int(quality.attrs.get("n_runs", 0))
-            for name, data in quality.items():
-                values = data[()]
-                finite = values[~np.isnan(values)]
-                means[name] = float(finite.mean()) if finite.size else float("nan")
+        for name, values in quality_arrays(handle).items():
+            finite = values[~np.isnan(values)]
+            means[name] = float(finite.mean()) if finite.size else float("nan")
     return ProfileResult(out, checkpoints_dir(out), runs, means, n_runs)

@@ -4,7 +4,8 @@
 /                       attrs: format "advq-profile", format_version, advq_version, dataset,
                                dataset_fingerprint, n_train, created, config (YAML)
 /runs/<run_id>/         attrs: seed, model, method, threat (YAML of norm, eps, steps, step_size,
-                               random_start; each also an attribute of its own),
+                               random_start; each also an attribute of its own), eval_threat
+                               (YAML, the same for the early-stopping test PGD),
                                epochs, status ("complete"|"partial"), epochs_done, best_epoch,
                                config (YAML), n_trained, best_robust_acc, best_clean_acc,
                                train_robust_acc, checkpoints
@@ -40,7 +41,7 @@ from ..datasets import DatasetBundle
 from ..errors import AdvqError
 from ..h5store import open_checked, stamp, updating
 from ..training.config import TrainConfig
-from .ranks import average_ranks, normalised_rank
+from .ranks import published_rank
 from .recorder import NOT_TRAINED
 
 FORMAT = "advq-profile"
@@ -151,7 +152,8 @@ def set_config(handle: h5py.File, config: Any) -> None:
 
 
 def start_run(handle: h5py.File, run_id: str, config: TrainConfig, n_train: int, n_trained: int, checkpoints: str) -> None:
-    """Create (or reset) a run's group: status partial, no epoch recorded."""
+    """Create (or reset) a run's group: status partial, no epoch recorded. ``config`` is the run's
+    (``TrainingRun.config``, its evaluation threat filled in)."""
     runs = handle.require_group("runs")
     if run_id in runs:
         del runs[run_id]
@@ -167,6 +169,7 @@ def start_run(handle: h5py.File, run_id: str, config: TrainConfig, n_train: int,
         "steps": threat.steps,
         "step_size": threat.step_size,
         "random_start": threat.random_start,
+        "eval_threat": yaml.safe_dump(config.eval_threat.as_dict(), sort_keys=False),
         "epochs": config.epochs,
         "status": PARTIAL,
         "epochs_done": 0,
@@ -239,9 +242,10 @@ def complete_runs(handle: h5py.File) -> list[h5py.Group]:
 def update_quality(handle: h5py.File) -> None:
     """Recompute ``/quality`` from the complete runs.
 
-    ``problem_rank`` averages each run's normalised instability rank (computed in float64
-    from its exact integer ``instability``); every other measure is the mean of the runs'
-    stored values. Examples outside the profiled subset stay NaN.
+    ``problem_rank`` ranks the runs' mean instability (``published_rank``, ties in a random
+    order seeded by the lowest run seed; attrs ``form`` and ``tie_seed`` say so); every other
+    measure is the mean of the runs' stored values. Examples outside the profiled subset
+    stay NaN.
     """
     runs = complete_runs(handle)
     if "quality" in handle:
@@ -252,22 +256,44 @@ def update_quality(handle: h5py.File) -> None:
     names = sorted({name for g in runs for name in g["measures"]})
     for name in names:
         having = [g for g in runs if name in g["measures"]]
-        if name == PROBLEM_RANK and all("instability" in g["measures"] for g in having):
-            values = average_ranks([rank_of_run(g) for g in having])
-        else:
-            values = np.mean(np.stack([g["measures"][name][()].astype(np.float64) for g in having]), axis=0)
+        rank = problem_rank_of(having) if name == PROBLEM_RANK else None
+        values = rank[0] if rank else np.mean(np.stack([g["measures"][name][()].astype(np.float64) for g in having]), 0)
         data = quality.create_dataset(name, data=values.astype(np.float64))
         data.attrs["runs"] = [os.path.basename(g.name) for g in having]
         data.attrs["n_runs"] = len(having)
+        if rank:
+            data.attrs.update(rank[1])
     quality.attrs["runs"] = [os.path.basename(g.name) for g in runs]
     quality.attrs["n_runs"] = len(runs)
 
 
-def rank_of_run(group: h5py.Group) -> np.ndarray:
-    """One run's problem rank from its stored instability (exact integers in float32)."""
-    instability = group["measures"]["instability"][()].astype(np.float64)
-    trained = ~np.isnan(instability)
-    return normalised_rank(np.nan_to_num(instability), trained)
+RANK_FORM = "rank of the mean instability over runs / n, ties in a seeded random order"
+"""``/quality/problem_rank``'s ``form`` attribute; files without it hold the older mean of per-run ranks."""
+
+
+def problem_rank_of(runs: list[h5py.Group]) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """The published-form problem rank of complete runs and its attributes; None when a run lacks instability."""
+    if not runs or not all("instability" in g["measures"] for g in runs):
+        return None
+    mean = np.mean(np.stack([g["measures"]["instability"][()].astype(np.float64) for g in runs]), axis=0)
+    seed = min(int(g.attrs["seed"]) for g in runs)
+    return published_rank(np.nan_to_num(mean), ~np.isnan(mean), seed), {"form": RANK_FORM, "tie_seed": seed}
+
+
+def quality_arrays(handle: h5py.File) -> dict[str, np.ndarray]:
+    """``/quality/<name>`` as float64 arrays; a problem rank stored by an older advq (the mean of
+    per-run ranks, no ``form`` attribute) is recomputed in the published form on read, the file untouched."""
+    quality = handle.get("quality")
+    if not isinstance(quality, h5py.Group):
+        return {}
+    arrays = {k: v[()].astype(np.float64) for k, v in quality.items() if isinstance(v, h5py.Dataset)}
+    stored = quality.get(PROBLEM_RANK)
+    if isinstance(stored, h5py.Dataset) and "form" not in stored.attrs:
+        names = {str(r) for r in stored.attrs.get("runs", [])}
+        rank = problem_rank_of([g for g in complete_runs(handle) if os.path.basename(g.name) in names])
+        if rank:
+            arrays[PROBLEM_RANK] = rank[0]
+    return arrays
 
 
 # -- reading, for users and other commands ---------------------------------------------------
@@ -277,9 +303,9 @@ def read_quality(path: str | Path, name: str = PROBLEM_RANK, fingerprint: str | 
     """``/quality/<name>`` of a profile as float64 (N,), e.g. the averaged problem rank."""
     path = Path(path)
     with open_checked(path, (FORMAT,), fingerprint) as handle:
-        quality = handle.get("quality")
-        key = name.replace("-", "_")
-        if quality is None or key not in quality:
-            known = ", ".join(sorted(quality)) if quality is not None else "(none: no run is complete yet)"
-            raise AdvqError(f"{path} has no quality measure '{name}'. Stored: {known}.")
-        return quality[key][()].astype(np.float64)
+        quality = quality_arrays(handle)
+    key = name.replace("-", "_")
+    if key not in quality:
+        known = ", ".join(sorted(quality)) or "(none: no run is complete yet)"
+        raise AdvqError(f"{path} has no quality measure '{name}'. Stored: {known}.")
+    return quality[key]

@@ -83,11 +83,11 @@ class TrainingRun:
     """
 
     def __init__(self, config: TrainConfig, bundle: DatasetBundle | None = None, world: World | None = None) -> None:
-        self.config = config
         self.world = world or World()
         self.device = self.world.device(config.device)
         self.bundle = bundle or get_dataset(config.dataset, config.data_dir, config.download)
         b = self.bundle
+        self.config = config = config.with_evaluation_threat(b)
         if config.subset:
             indices = load_subset(config.subset, b.n_train, b.fingerprint)
         else:
@@ -124,6 +124,8 @@ class TrainingRun:
         self.best_state: dict[str, torch.Tensor] = {}
         self.improved = False
         self._tracking_attack = PGD(config.eps, config.steps, config.step_size, config.random_start)
+        e = config.eval_threat
+        self._eval_attack = PGD(e.eps, e.steps, e.step_size, e.random_start)
 
     @property
     def n_batches(self) -> int:
@@ -141,6 +143,7 @@ class TrainingRun:
         lr = self.optimizer.param_groups[0]["lr"]
         totals = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss, clean correct, robust correct
         track_separately = observer is not None and not getattr(self.method, "tracks_training_attack", True)
+        self.method.start_epoch(epoch)
         self.net.train()
         reporter.start("batches", f"epoch {epoch}/{cfg.epochs}", self.n_batches)
         for start in range(0, len(order), cfg.batch_size):
@@ -151,6 +154,8 @@ class TrainingRun:
                 x = crop_and_flip(x)
             y = self.labels[rows]
             out = self.method(self.step_net, x, y)
+            # the record is of the weights this step trained, before the optimiser moves them (as PGD-AT's)
+            tracked = self._separate_attack_logits(x, y) if track_separately and shard.weight else out.adv_logits
             loss = out.losses.mean() * shard.weight
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -163,8 +168,7 @@ class TrainingRun:
                     (out.adv_logits.argmax(1) == y).sum().double(),
                 ])
                 if observer is not None:
-                    logits = self._separate_attack_logits(x, y) if track_separately else out.adv_logits
-                    observer.observe(self.global_index[rows], logits.detach(), y)
+                    observer.observe(self.global_index[rows], tracked.detach(), y)
             reporter.advance("batches")
         reporter.finish("batches")
         self.scheduler.step()
@@ -191,7 +195,8 @@ class TrainingRun:
         return self._clean_logits(x_adv)
 
     def _evaluate(self, reporter: Reporter) -> tuple[float, float]:
-        """Clean and PGD accuracy on the evaluation examples, each process taking its part of them."""
+        """Clean and PGD accuracy under the evaluation threat on the evaluation examples, each process
+        taking its part of them."""
         n = len(self.eval_labels)
         if n == 0:
             return math.nan, math.nan
@@ -202,7 +207,7 @@ class TrainingRun:
         clean = correctness(self.net, images, labels, batch_size=batch)
         reporter.start("eval", "robust test accuracy", len(labels))
         robust = correctness(
-            self.net, images, labels, self._tracking_attack, batch, on_batch=lambda k: reporter.advance("eval", k)
+            self.net, images, labels, self._eval_attack, batch, on_batch=lambda k: reporter.advance("eval", k)
         )
         reporter.finish("eval")
         counts = self.world.sum(torch.stack([clean.float().sum(), robust.float().sum()]))
@@ -355,7 +360,7 @@ def _train_locked(config: TrainConfig, world: World, reporter: Reporter, observe
                 out.mkdir(parents=True, exist_ok=True)
                 run.save(out)
                 # with the epoch's checkpoint, so an --overwrite killed in its first epoch leaves the old run whole
-                atomic_write_text(out / "config.yaml", to_yaml(config))
+                atomic_write_text(out / "config.yaml", to_yaml(run.config))  # with the evaluation threat filled in
                 epoch_end("train", run, out)  # the built-in CSV logger writes history.csv
             reporter.advance("epochs", 1, robust=stats.train_robust_acc, test_robust=stats.test_robust_acc)
         reporter.finish("epochs")
