@@ -72,7 +72,8 @@ def write_profile(path: Path, n: int, runs: int, epochs: int) -> None:
     for seed in range(runs):
         rng = np.random.default_rng(100 + seed)
         with updating(path) as handle:
-            start_run(handle, f"seed-{seed}", TrainConfig(seed=seed, **train), n, n, f"{path.name}.runs/seed-{seed}")
+            config = TrainConfig(seed=seed, **train).with_evaluation_threat(bundle)
+            start_run(handle, f"seed-{seed}", config, n, n, f"{path.name}.runs/seed-{seed}")
             probs = []
             for epoch in range(1, epochs + 1):
                 progress = epoch / epochs
