@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,26 @@ class DatasetBundle:
     @property
     def n_train(self) -> int:
         return int(self.train_images.shape[0])
+
+    def class_labels(self, tokens: Iterable[str]) -> list[int]:
+        """Labels of the classes named by ``tokens``, in the order given, each once.
+
+        The one rule for every option that picks classes (`curate --classes`, explain's
+        `--classes` and pairs): a class name (exact, else in any case) or a label.
+        """
+        by_lower = {name.lower(): label for label, name in enumerate(self.classes)}
+        labels = []
+        for token in tokens:
+            text = str(token).strip()
+            label = self.classes.index(text) if text in self.classes else by_lower.get(
+                text.lower(), int(text) if text.isdigit() else -1)
+            if not 0 <= label < self.num_classes:
+                shown = ", ".join(self.classes[:20]) + (", …" if self.num_classes > 20 else "")
+                raise AdvqError(
+                    f"Unknown class '{text}' of dataset '{self.name}'. Classes: {shown} (or labels 0..{self.num_classes - 1})."
+                )
+            labels.append(label)
+        return list(dict.fromkeys(labels))
 
     def split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         return (self.train_images, self.train_labels) if train else (self.test_images, self.test_labels)
