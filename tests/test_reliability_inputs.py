@@ -172,7 +172,8 @@ def cases() -> list:
             (["--subset", "badsets.h5:twice"], "repeats 1 indices"),
             (["--subset", "sets.h5:nope"], "has no subset 'nope'. Stored: s"),
             (["--subset", "text.h5:s"], "text.h5 is not an HDF5 file"),
-            (["--subset", "othersets.h5:s"], "was made for another dataset"),
+            (["--subset", "othersets.h5:s"], "othersets.h5 was made for dataset 'digits' (fingerprint"),
+            (["--subset", "foreign.h5:s"], "foreign.h5 is not an advq file of kind"),  # format checked as curate does
             (["--subset", "empty.npy"], "Subset empty.npy is not a readable .npy file (it is empty or cut short)"),
             (["--subset", "huge.npy"], "has indices out of range: 0..1e+300"),
             (["--seed", str(2**64 + 1)], "--seed must lie between -(2**63) and 2**63 - 1"),

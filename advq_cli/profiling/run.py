@@ -37,7 +37,7 @@ from ..locking import exclusive
 from ..methods import build_method
 from ..models import build_model
 from ..progress import NullReporter, Reporter
-from ..subsets import load_subset
+from ..curation.training_subset import load_subset
 from ..training.loop import TrainingRun, check_same_config
 from .config import PROFILE_RESUMABLE_DIFFERENCES, ProfileConfig
 from .executors import RunJob, make_executor
@@ -191,7 +191,7 @@ def _check_inputs(config: ProfileConfig, bundle: DatasetBundle, in_process: bool
     (or the one --overwrite would replace) is untouched. The model is built on the CPU and
     the device checked only where this process trains: a Ray driver may have no GPU."""
     if config.subset:
-        load_subset(config.subset, bundle.n_train, bundle.fingerprint)
+        load_subset(config.subset, bundle)
     build_model(config.model, bundle.num_classes, bundle.in_channels, bundle.image_size, bundle.mean, bundle.std,
                 **config.model_kwargs())
     build_method(config.method, config.threat, **config.method_kwargs())

@@ -32,7 +32,7 @@ from ..locking import exclusive
 from ..methods import build_method
 from ..models import build_model
 from ..progress import NullReporter, Reporter
-from ..subsets import load_subset
+from ..curation.training_subset import load_subset
 from .augment import crop_and_flip
 from .config import RESUMABLE_DIFFERENCES, TrainConfig
 from .distributed import World, process_group
@@ -89,7 +89,7 @@ class TrainingRun:
         b = self.bundle
         self.config = config = config.with_evaluation_threat(b)
         if config.subset:
-            indices = load_subset(config.subset, b.n_train, b.fingerprint)
+            indices = load_subset(config.subset, b)
         else:
             indices = np.arange(b.n_train, dtype=np.int64)
         self.train_indices = indices
