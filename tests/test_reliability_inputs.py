@@ -350,7 +350,7 @@ class Notes:
 
 
 def test_examples_per_class_is_lowered_to_what_the_smallest_class_gives_and_says_so(world: Path):
-    from advq_cli.datasets import get_dataset
+    from advq_cli.lookups import get_dataset
     from advq_cli.explaining import ExamplesConfig
     from advq_cli.explaining.examples import fitted_per_class
     from advq_cli.explaining.profiles import read_profile

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import to_plain
-from ..datasets import DatasetBundle, get_dataset
+from ..datasets import DatasetBundle
+from ..lookups import get_dataset
 from ..datasets.spec import same_dataset
 from ..errors import AdvqError, FingerprintMismatchError
 from ..locking import exclusive

@@ -1,4 +1,4 @@
-"""What a dataset plugin returns, and the cached lookup the rest of advq uses."""
+"""What a dataset plugin returns: a whole dataset in memory, and its content hash."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 
 from ..errors import AdvqError
-from .spec import parse_dataset_name
 
 
 PAPER_EVALUATION = {"eval_eps": 8 / 255, "eval_step_size": 2 / 255}
@@ -122,33 +121,3 @@ def content_hash(header: str, *tensors: torch.Tensor) -> str:
 def _raw_bytes(tensor: torch.Tensor) -> memoryview:
     """The tensor's bytes as a view: hashing 47 MB of images needs no copy of them."""
     return memoryview(tensor.contiguous().numpy()).cast("B")
-
-
-_cache: dict[tuple[str, str, bool], DatasetBundle] = {}
-
-
-def get_dataset(name: str, data_dir: str | Path | None = None, download: bool = False) -> DatasetBundle:
-    """The named dataset, loaded once per process through its plugin.
-
-    ``scheme:LOCATION?options`` names go to the loader registered as ``"<scheme>:"``,
-    called with the parsed ``DatasetSpec`` first (see ``spec.py``).
-    """
-    from ..plugins import registry
-
-    spec = parse_dataset_name(name)
-    entry = registry("datasets").entry(spec.registered_name)
-    key = (spec.resolved(data_dir).text if spec.scheme else entry.name, str(data_dir or ""), bool(download))
-    if key not in _cache:
-        folder = Path(data_dir) if data_dir else None
-        bundle = entry.obj(spec, folder, download) if spec.scheme else entry.obj(folder, download)
-        if not isinstance(bundle, DatasetBundle):
-            raise AdvqError(f"Dataset plugin '{entry.plugin}' returned no DatasetBundle for '{entry.name}'.")
-        _cache[key] = bundle
-    return _cache[key]
-
-
-def load_dataset(
-    name: str, train: bool = True, data_dir: str | Path | None = None, download: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, C, H, W) uint8 and labels int64 of one split, in canonical order."""
-    return get_dataset(name, data_dir, download).split(train)

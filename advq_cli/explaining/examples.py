@@ -21,7 +21,8 @@ from ..attacks import PGD
 from ..checkpoint import check_fingerprint, model_from_checkpoint, read_checkpoint
 from ..config import parse_eps, parse_name_list
 from ..curation.rules import quality_order
-from ..datasets import DatasetBundle, get_dataset
+from ..datasets import DatasetBundle
+from ..lookups import get_dataset
 from ..devices import resolve_device
 from ..errors import AdvqError, FingerprintMismatchError
 from ..progress import NullReporter, Reporter
