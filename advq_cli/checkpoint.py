@@ -14,7 +14,8 @@ import torch
 from .atomic import atomic_path
 from .datasets import DatasetBundle
 from .errors import AdvqError, FingerprintMismatchError
-from .models import NormalizedModel, build_model
+from .models import NormalizedModel
+from .lookups import build_model
 
 FORMAT = "advq-checkpoint"
 FORMAT_VERSION = 1

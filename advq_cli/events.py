@@ -1,58 +1,18 @@
-"""Training events for plugins: what a finished epoch tells the ``advq_on_epoch_end`` hook.
+"""Training events for plugins: telling the ``advq_on_epoch_end`` hook that an epoch finished.
 
-The training loops call ``epoch_end`` once per epoch after saving; every implementation of
-the hook is called, and a failing one stops the command with an error that names it
-(everything up to the epoch is saved, so ``--resume`` continues).
+The training loops ``notify`` once per epoch after saving (``TrainingRun.epoch_event``
+makes the event); every implementation of the hook is called, and a failing one stops
+the command with an error that names it (everything up to the epoch is saved, so
+``--resume`` continues).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from .config import to_plain
 from .errors import AdvqError
+from .hookspecs import EpochEvent
 from .plugins import callers_by_plugin, load_plugins, pm
 
-if TYPE_CHECKING:
-    from .training.loop import TrainingRun
-
-
-@dataclass(frozen=True)
-class EpochEvent:
-    """One finished epoch of one run, in plain values a logger can write anywhere."""
-
-    command: str
-    """``"train"`` or ``"profile"``."""
-    out: Path
-    """The command's ``--out``: the run folder (train) or the profile's HDF5 file (profile)."""
-    run_dir: Path
-    """This run's folder: its checkpoints and ``history.csv`` (``<out>.runs/<run_id>`` for a profile)."""
-    run_id: str
-    """The run folder's name: ``seed-S`` within a profile."""
-    seed: int
-    epoch: int
-    """1-based number of the epoch just finished."""
-    epochs: int
-    stats: Mapping[str, float]
-    """The epoch's row of history.csv: epoch, lr, train_loss, train/test clean/robust accuracy, seconds."""
-    history: tuple[Mapping[str, float], ...]
-    """Every row so far, those restored by ``--resume`` included; the last one is ``stats``."""
-    config: Mapping[str, Any]
-    """The run's resolved training configuration (plain values, as in config.yaml)."""
-
-
-def epoch_end(command: str, run: TrainingRun, out: Path) -> None:
-    """Tell every ``advq_on_epoch_end`` implementation that ``run`` finished an epoch."""
-    run_dir = Path(run.config.out)
-    history = tuple(asdict(stats) for stats in run.history)
-    notify(EpochEvent(
-        command=command, out=Path(out), run_dir=run_dir, run_id=run_dir.name, seed=run.config.seed,
-        epoch=run.epochs_done, epochs=run.config.epochs, stats=history[-1], history=history,
-        config=to_plain(run.config),
-    ))
+__all__ = ["EpochEvent", "listeners", "notify"]
 
 
 def listeners() -> list[tuple[str, str]]:

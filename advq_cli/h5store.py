@@ -18,14 +18,13 @@ import h5py
 
 from .atomic import atomic_path
 from .errors import AdvqError, FingerprintMismatchError
+from .version import __version__
 
 FORMAT_VERSION = 1
 
 
 def stamp(handle: h5py.File, fmt: str, dataset: str, fingerprint: str, **extra: Any) -> None:
     """Write the identifying root attributes of a new file."""
-    from . import __version__
-
     handle.attrs.update({
         "format": fmt,
         "format_version": FORMAT_VERSION,

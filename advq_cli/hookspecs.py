@@ -8,18 +8,42 @@ every epoch of ``advq train`` and ``advq profile``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import pluggy
-
-if TYPE_CHECKING:
-    from .events import EpochEvent
 
 PROJECT = "advq"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    """One finished epoch of one run, in plain values a logger can write anywhere."""
+
+    command: str
+    """``"train"`` or ``"profile"``."""
+    out: Path
+    """The command's ``--out``: the run folder (train) or the profile's HDF5 file (profile)."""
+    run_dir: Path
+    """This run's folder: its checkpoints and ``history.csv`` (``<out>.runs/<run_id>`` for a profile)."""
+    run_id: str
+    """The run folder's name: ``seed-S`` within a profile."""
+    seed: int
+    epoch: int
+    """1-based number of the epoch just finished."""
+    epochs: int
+    stats: Mapping[str, float]
+    """The epoch's row of history.csv: epoch, lr, train_loss, train/test clean/robust accuracy, seconds."""
+    history: tuple[Mapping[str, float], ...]
+    """Every row so far, those restored by ``--resume`` included; the last one is ``stats``."""
+    config: Mapping[str, Any]
+    """The run's resolved training configuration (plain values, as in config.yaml)."""
+
 
 class Register(Protocol):
     """The callback every ``advq_register_*`` hook receives: ``register(name, obj, description="…")``."""
@@ -108,7 +132,7 @@ def advq_on_epoch_end(event: EpochEvent) -> None:
     Called once per epoch by ``advq train`` and by each run of ``advq profile``, after the
     epoch's checkpoint (and, for a profile, its record) is saved, so a failure here loses
     nothing: advq stops with an error naming the plugin and ``--resume`` continues. ``event``
-    is an ``advq_cli.events.EpochEvent``: ``command`` ("train" or "profile"), ``out``,
+    is an ``advq_cli.EpochEvent``: ``command`` ("train" or "profile"), ``out``,
     ``run_dir``, ``run_id``, ``seed``, ``epoch``, ``epochs``, ``stats`` (the epoch's row of
     history.csv as a dict), ``history`` (every row so far, resumed ones included) and
     ``config`` (the run's resolved configuration, plain values). Write to files or stderr,

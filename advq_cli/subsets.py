@@ -1,4 +1,4 @@
-"""Reading a training subset given as `FILE.npy` or `FILE.h5:NAME`."""
+"""Index arrays of training examples: checked, read from `.npy` files, named."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AdvqError, FingerprintMismatchError
+from .errors import AdvqError
 
 
 def check_indices(indices: np.ndarray, n_train: int, source: str) -> np.ndarray:
@@ -28,20 +28,6 @@ def check_indices(indices: np.ndarray, n_train: int, source: str) -> np.ndarray:
     return unique
 
 
-def load_subset(spec: str | Path, n_train: int, fingerprint: str) -> np.ndarray:
-    """Sorted unique int64 indices into the canonical training order."""
-    text = str(spec)
-    path_text, _, name = text.rpartition(":") if _names_a_set(text) else (text, "", "")
-    path = Path(path_text)
-    if not path.is_file():
-        raise AdvqError(f"Subset file not found: {path}.")
-    if name:
-        return check_indices(_read_h5_subset(path, name, fingerprint), n_train, f"Subset '{name}' in {path}")
-    if path.suffix != ".npy":
-        raise AdvqError(f"Subset {path}: give an index file `.npy` or a stored set as `FILE.h5:NAME`.")
-    return check_indices(read_npy(path, f"Subset {path}"), n_train, f"Subset {path}")
-
-
 def read_npy(path: Path, what: str) -> np.ndarray:
     """One array from a `.npy` file, never unpickling; empty, truncated or foreign files are one clear error."""
     try:
@@ -58,29 +44,9 @@ def read_npy(path: Path, what: str) -> np.ndarray:
 def subset_label(spec: str | Path) -> str:
     """What a subset is called: ``NAME`` of ``FILE.h5:NAME``, the file name of an index file."""
     text = str(spec)
-    return text.rpartition(":")[2] if _names_a_set(text) else Path(text).name
+    return text.rpartition(":")[2] if names_a_set(text) else Path(text).name
 
 
-def _names_a_set(text: str) -> bool:
+def names_a_set(text: str) -> bool:
     head, sep, tail = text.rpartition(":")
     return bool(sep) and head.lower().endswith((".h5", ".hdf5")) and bool(tail)
-
-
-def _read_h5_subset(path: Path, name: str, fingerprint: str) -> np.ndarray:
-    import h5py
-
-    try:
-        handle = h5py.File(path, "r")
-    except OSError:
-        raise AdvqError(f"{path} is not an HDF5 file.") from None
-    with handle:
-        group = handle.get(f"subsets/{name}")
-        if group is None or "indices" not in group:
-            known = sorted(handle["subsets"]) if "subsets" in handle else []
-            raise AdvqError(f"{path} has no subset '{name}'. Stored: {', '.join(known) or '(none)'}.")
-        stored = group.attrs.get("dataset_fingerprint", handle.attrs.get("dataset_fingerprint"))
-        if stored is not None and str(stored) != fingerprint:
-            raise FingerprintMismatchError(
-                f"Subset '{name}' in {path} was made for another dataset (fingerprint {stored}, expected {fingerprint})."
-            )
-        return group["indices"][()]

@@ -73,7 +73,7 @@ def main() -> None:
     dataset = TensorDataset(x_all, torch.from_numpy(labels))
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, pin_memory=device.type == "cuda")
 
-    from advq_cli.models import build_model
+    from advq_cli.lookups import build_model
 
     if args.dataset == "fashion-mnist":
         mean, std = FASHION_MNIST_MEAN, FASHION_MNIST_STD

@@ -63,7 +63,7 @@ def dataset_plugin(n: int, kind: str) -> object:
 
 def write_profile(path: Path, n: int, runs: int, epochs: int) -> None:
     """R complete runs whose correctness grows with the epoch and falls with a per-example difficulty."""
-    from advq_cli.datasets import get_dataset
+    from advq_cli.lookups import get_dataset
 
     bundle = get_dataset(NAME)
     train = dict(dataset=NAME, model="preact-resnet18", method="pgd-at", epochs=epochs, milestones=[], device="cpu")

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from advq_cli.comparison import PAPER_TABLE3_SOURCE, Comparison, compare_runs, eps_text, write_comparison
+from advq_cli.evaluation.comparison import PAPER_TABLE3_SOURCE, Comparison, compare_runs, eps_text, write_comparison
 from advq_cli.errors import AdvqError
 
 

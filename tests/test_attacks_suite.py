@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from advq_cli import get_dataset, load_model
-from advq_cli.attacks import RayS, Square, Transfer, build_attack
+from advq_cli.attacks import RayS, Square, Transfer
+from advq_cli.lookups import build_attack
 from advq_cli.attacks.autoattack import find_backend
 from advq_cli.checkpoint import read_checkpoint, save_checkpoint
 from advq_cli.errors import AdvqError, FingerprintMismatchError
@@ -222,7 +223,7 @@ def test_transfer_from_another_model_is_weaker_than_white_box_pgd(target, test_s
     # while on the surrogate itself the same examples are white-box adversarial
     surrogate = load_model(surrogate_run.out / "best.pt")
     torch.manual_seed(0)
-    on_surrogate = accuracy(surrogate, Transfer(EPS, surrogate=surrogate_run.out / "best.pt")(target, x, y), y)
+    on_surrogate = accuracy(surrogate, Transfer(EPS, surrogate=surrogate)(target, x, y), y)
     assert on_surrogate < transfer
 
 
@@ -233,7 +234,7 @@ def test_transfer_needs_a_surrogate_from_the_same_dataset(tmp_path: Path, surrog
     payload["dataset"] = {**payload["dataset"], "name": "cifar10", "fingerprint": "0123456789abcdef"}
     save_checkpoint(tmp_path / "other.pt", payload)
     with pytest.raises(FingerprintMismatchError, match="Surrogate .*cifar10"):
-        Transfer(EPS, surrogate=tmp_path / "other.pt", dataset_fingerprint=get_dataset("digits").fingerprint)
+        build_attack("transfer", EPS, surrogate=tmp_path / "other.pt", dataset_fingerprint=get_dataset("digits").fingerprint)
 
 
 def test_our_pgd10_agrees_with_torchattacks(target, test_set):

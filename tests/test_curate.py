@@ -20,7 +20,7 @@ from advq_cli.datasets import DatasetBundle
 from advq_cli.errors import AdvqError, FingerprintMismatchError
 from advq_cli.h5store import stamp
 from advq_cli.plugins import register_plugin, unregister_plugin
-from advq_cli.subsets import load_subset
+from advq_cli.curation.training_subset import load_subset
 from advq_cli.training import TrainConfig, TrainingRun, train
 
 N_UNPROFILED = 37  # the first examples carry NaN: outside the profiled subset
@@ -99,8 +99,8 @@ def test_sets_are_stored_in_the_profile_with_their_provenance(tmp_path, digits):
     assert np.array_equal(np.bincount(labels[baseline], minlength=10), np.bincount(labels[kept], minlength=10))
     assert not np.array_equal(baseline, kept) and baseline.min() >= N_UNPROFILED
     # `advq train --subset FILE.h5:NAME` reads both, and the profile's own data is untouched
-    assert np.array_equal(load_subset(f"{profile}:clean80", digits.n_train, digits.fingerprint), kept)
-    assert np.array_equal(load_subset(f"{profile}:clean80-random", digits.n_train, digits.fingerprint), baseline)
+    assert np.array_equal(load_subset(f"{profile}:clean80", digits), kept)
+    assert np.array_equal(load_subset(f"{profile}:clean80-random", digits), baseline)
     with h5py.File(profile, "r") as handle:
         assert np.array_equal(handle["quality/problem_rank"][()], rank, equal_nan=True)
         assert handle.attrs["format"] == "advq-profile"

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from advq_cli import get_dataset
 from advq_cli.cli import app
-from advq_cli.subsets import load_subset
+from advq_cli.curation.training_subset import load_subset
 
 from test_cli import snapshot
 from test_curate import N_UNPROFILED, digits_measures, write_profile
@@ -81,7 +81,7 @@ def test_an_imported_rank_array_makes_sets_that_advq_train_reads(files: Path):
                                  "--quantiles", "5", "--name", "q"], env=WIDE)
     assert result.exit_code == 0, result.output
     digits = get_dataset("digits")
-    sets = [load_subset(f"paper.h5:q-{k}", digits.n_train, digits.fingerprint) for k in range(1, 6)]
+    sets = [load_subset(f"paper.h5:q-{k}", digits) for k in range(1, 6)]
     sizes = [s.size for s in sets]
     assert sum(sizes) == digits.n_train - N_UNPROFILED and max(sizes) - min(sizes) <= 1
     rank = np.load(files / "ranks.npy")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from advq_cli.datasets import cifar
+from advq_cli.datasets import DatasetBundle, cifar
 from advq_cli.datasets.cifar import RestrictedUnpickler, load_cifar10, load_cifar100
 from advq_cli.datasets.digits import load_digits
 from advq_cli.datasets.fashion_mnist import DEBIAN_DIR, load_fashion_mnist
@@ -310,3 +310,17 @@ def test_digits() -> None:
     assert bundle.train_images.dtype == torch.uint8 and bundle.num_classes == 10
     assert int(bundle.train_images.max()) == 255 and not bundle.augment
     assert set(bundle.train_labels.tolist()) == set(range(10))
+
+
+def test_classes_are_picked_by_one_rule_names_first_then_labels():
+    """curate --classes, explain's --classes and its pairs all read classes through the bundle."""
+    images = torch.zeros(3, 1, 2, 2, dtype=torch.uint8)
+    bundle = DatasetBundle(name="toy", train_images=images, train_labels=torch.arange(3), test_images=images,
+                           test_labels=torch.arange(3), classes=("cat", "Dog", "0"), mean=(0.5,), std=(0.5,))
+    assert bundle.class_labels(["Dog", "cat"]) == [1, 0]          # the order given
+    assert bundle.class_labels(["dog", "CAT", "1"]) == [1, 0]     # any case; a label; each class once
+    assert bundle.class_labels(["0"]) == [2]                      # a class named like a label is the class
+    with pytest.raises(AdvqError, match=r"Unknown class 'bird' of dataset 'toy'\. Classes: cat, Dog, 0 \(or labels 0..2\)"):
+        bundle.class_labels(["cat", "bird"])
+    with pytest.raises(AdvqError, match="Unknown class '3'"):
+        bundle.class_labels(["3"])

@@ -20,7 +20,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from advq_cli.cli import app
-from advq_cli.comparison import (
+from advq_cli.evaluation.comparison import (
     FULL, LOWEST_REMOVED, PAPER_TABLE3, RANDOM_REMOVED, TrainingSet, compare_runs, comparison_csv, draw_comparison,
     paper_table3, training_set,
 )

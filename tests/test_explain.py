@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from advq_cli.checkpoint import load_model, read_checkpoint
 from advq_cli.cli import app
-from advq_cli.datasets import get_dataset
+from advq_cli.lookups import get_dataset
 from advq_cli.errors import AdvqError, FingerprintMismatchError
 from advq_cli.explaining import (
     ConsistencyConfig, CorrelationsConfig, ExamplesConfig, explain_consistency, explain_correlations, explain_examples,

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from advq_cli.checkpoint import load_model
 from advq_cli.cli import app
-from advq_cli.datasets import get_dataset
+from advq_cli.lookups import get_dataset
 from advq_cli.errors import AdvqError
 from advq_cli.explaining import CompetingConfig, explain_competing
 from appendix_g import as_array, check_files, class_accuracy, evaluation_file, make_profile, problem_rank, summary_of

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from advq_cli.attacks.pgd import cross_entropy_sum, pgd_perturb
 from advq_cli.checkpoint import load_model, read_checkpoint, save_checkpoint
 from advq_cli.cli import app
-from advq_cli.datasets import get_dataset
+from advq_cli.lookups import get_dataset
 from advq_cli.errors import AdvqError, FingerprintMismatchError
 from advq_cli.explaining import FinetuneConfig, explain_finetune
 from advq_cli.explaining.finetune import TargetedPair, towards

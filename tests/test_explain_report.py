@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from advq_cli.cli import app
 from advq_cli.curation import CurateConfig, curate
-from advq_cli.datasets import get_dataset
+from advq_cli.lookups import get_dataset
 from advq_cli.errors import AdvqError, FingerprintMismatchError, OutputLockedError
 from advq_cli.evaluation import EvaluateConfig, evaluate
 from advq_cli.explaining.html_report import ReportConfig, explain_report

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def fashion_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from advq_cli.datasets import get_dataset
+    from advq_cli.lookups import get_dataset
 
     try:
         fashion = get_dataset("fashion-mnist")

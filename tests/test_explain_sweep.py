@@ -16,7 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from advq_cli.cli import app
-from advq_cli.datasets import get_dataset
+from advq_cli.lookups import get_dataset
 from advq_cli.errors import AdvqError
 from advq_cli.explaining import SweepConfig, explain_sweep, resolve_sweep_config
 from advq_cli.profiling import ProfileConfig, profile

@@ -15,7 +15,8 @@ from torch import nn
 
 from advq_cli.attacks.pgd import pgd_perturb
 from advq_cli.errors import AdvqError
-from advq_cli.methods import Method, build_method
+from advq_cli.methods import Method
+from advq_cli.lookups import build_method
 from advq_cli.methods.gairat import Gairat, gairat_weights
 from advq_cli.methods.mart import Mart, boosted_cross_entropy
 from advq_cli.methods.trades import Trades, kl_divergence

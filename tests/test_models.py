@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from advq_cli.errors import AdvqError
-from advq_cli.models import build_model
+from advq_cli.lookups import build_model
 from advq_cli.plugins import registry
 
 MODEL_NAMES = registry("models").names()

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from advq_cli import get_dataset
 from advq_cli.cli import app
 from advq_cli.cli.common import set_quiet
-from advq_cli.subsets import load_subset
+from advq_cli.curation.training_subset import load_subset
 
 runner = CliRunner()
 TINY_TRAIN = ["--dataset", "digits", "--model", "mlp", "--eps", "0.1", "--steps", "1", "--step-size", "0.1",
@@ -130,7 +130,7 @@ def test_curate_and_its_list_as_json(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     made = json.loads(result.stdout)
     sizes = {s["name"]: s["size"] for s in made["sets"]}
-    kept = load_subset("sets.h5:clean", digits.n_train, digits.fingerprint)
+    kept = load_subset("sets.h5:clean", digits)
     assert sizes == {"clean": kept.size, "clean-random": kept.size}
     assert made["target"] == "sets.h5" and sorted(Path(p).name for p in made["exports"]) == [
         "clean-random.manifest.json", "clean-random.npy", "clean.manifest.json", "clean.npy"]

@@ -18,7 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from advq_cli.cli import app
-from advq_cli.datasets import get_dataset
+from advq_cli.lookups import get_dataset
 
 CLASSES = ("ant", "bee", "cow")
 TRAIN_PER_CLASS, TEST_PER_CLASS, SIDE = 10, 3, 8

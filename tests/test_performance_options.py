@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from advq_cli.checkpoint import read_checkpoint
 from advq_cli.cli import app
 from advq_cli.errors import AdvqError
-from advq_cli.models import build_model
+from advq_cli.lookups import build_model
 from advq_cli.training import TrainConfig, TrainingRun, train
 from advq_cli.training.loop import check_same_config
 from advq_cli.training.performance import fast_forward

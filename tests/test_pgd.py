@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from advq_cli import get_dataset, load_model
-from advq_cli.attacks import build_attack
+from advq_cli.lookups import build_attack
 from advq_cli.attacks.pgd import PGD
 
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from advq_cli import hookimpl
 from advq_cli.cli import app
-from advq_cli.datasets import get_dataset
+from advq_cli.lookups import get_dataset
 from advq_cli.errors import AdvqError, FingerprintMismatchError
 from advq_cli.plugins import register_plugin, registry, unregister_plugin
 from advq_cli.profiling import (

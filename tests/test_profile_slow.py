@@ -23,7 +23,7 @@ EPOCHS = 6
 
 @pytest.fixture(scope="module")
 def fashion():
-    from advq_cli.datasets import get_dataset
+    from advq_cli.lookups import get_dataset
 
     try:
         return get_dataset("fashion-mnist")

@@ -172,7 +172,8 @@ def cases() -> list:
             (["--subset", "badsets.h5:twice"], "repeats 1 indices"),
             (["--subset", "sets.h5:nope"], "has no subset 'nope'. Stored: s"),
             (["--subset", "text.h5:s"], "text.h5 is not an HDF5 file"),
-            (["--subset", "othersets.h5:s"], "was made for another dataset"),
+            (["--subset", "othersets.h5:s"], "othersets.h5 was made for dataset 'digits' (fingerprint"),
+            (["--subset", "foreign.h5:s"], "foreign.h5 is not an advq file of kind"),  # format checked as curate does
             (["--subset", "empty.npy"], "Subset empty.npy is not a readable .npy file (it is empty or cut short)"),
             (["--subset", "huge.npy"], "has indices out of range: 0..1e+300"),
             (["--seed", str(2**64 + 1)], "--seed must lie between -(2**63) and 2**63 - 1"),
@@ -349,7 +350,7 @@ class Notes:
 
 
 def test_examples_per_class_is_lowered_to_what_the_smallest_class_gives_and_says_so(world: Path):
-    from advq_cli.datasets import get_dataset
+    from advq_cli.lookups import get_dataset
     from advq_cli.explaining import ExamplesConfig
     from advq_cli.explaining.examples import fitted_per_class
     from advq_cli.explaining.profiles import read_profile

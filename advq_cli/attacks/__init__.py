@@ -1,7 +1,7 @@
 """Attacks: each takes [0, 1] images and returns adversarial ones inside the L∞ ε-ball."""
 
 from .autoattack import AutoAttack
-from .base import Attack, build_attack, project_linf
+from .base import Attack, project_linf
 from .pgd import FGSM, PGD, pgd_perturb
 from .queries import QueryBudget
 from .rays import RayS
@@ -10,5 +10,5 @@ from .transfer import Transfer
 
 __all__ = [
     "Attack", "AutoAttack", "FGSM", "PGD", "QueryBudget", "RayS", "Square", "Transfer",
-    "build_attack", "pgd_perturb", "project_linf",
+    "pgd_perturb", "project_linf",
 ]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 from torch import nn
 
-from ..models.normalized import accepted_options
 
 
 class Attack:
@@ -38,11 +36,3 @@ class Attack:
 def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
     """Clamp into the L∞ ball of radius eps around x and into [0, 1]."""
     return torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
-
-
-def build_attack(name: str, eps: float, **options: Any) -> Attack:
-    """Instantiate a registered attack with the options its class accepts."""
-    from ..plugins import registry
-
-    cls = registry("attacks").get(name)
-    return cls(eps=eps, **accepted_options(cls, options))

@@ -6,19 +6,15 @@ target only masks its gradients, examples crafted on another robust model still 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from ..checkpoint import check_fingerprint, model_from_checkpoint, read_checkpoint
-from ..errors import AdvqError
 from .base import Attack
 from .pgd import PGD
 
 
 class Transfer(Attack):
-    """Untargeted L∞ transfer attack from a surrogate checkpoint written by ``advq train``.
+    """Untargeted L∞ transfer attack: PGD on a surrogate model, applied to the target.
 
     Paper: the transfer setting of Papernot et al., "Practical black-box attacks against
     machine learning", 2017, https://arxiv.org/abs/1602.02697, as used in appendix F of
@@ -26,31 +22,20 @@ class Transfer(Attack):
     Threat model: L∞ ball of radius ``eps`` intersected with [0, 1]; the target is only
     queried for its final prediction by the caller.
 
-    Args: eps (radius in pixel units), surrogate (path of the surrogate's checkpoint;
-    required), steps (PGD iterations on the surrogate, default 10), step_size (default
-    eps/4), random_start (default True), dataset_fingerprint (the target's dataset
-    fingerprint; a surrogate trained on another dataset is refused).
+    Args: eps (radius in pixel units), surrogate (a model on [0, 1] images, such as
+    ``advq_cli.load_model(checkpoint)``), steps (PGD iterations on the surrogate, default
+    10), step_size (default eps/4), random_start (default True). The registered
+    ``transfer`` attack loads the surrogate from the checkpoint `--surrogate` names.
     Shapes: x (B, C, H, W) in [0, 1], y (B,) → x_adv like x.
-    Example: ``Transfer(eps=8/255, surrogate="runs/wrn/best.pt")(model, x, y)``.
+    Example: ``Transfer(eps=8/255, surrogate=load_model("runs/wrn/best.pt"))(model, x, y)``.
     """
 
     def __init__(
-        self,
-        eps: float,
-        surrogate: str | Path | None = None,
-        steps: int = 10,
-        step_size: float | None = None,
+        self, eps: float, surrogate: nn.Module, steps: int = 10, step_size: float | None = None,
         random_start: bool = True,
-        dataset_fingerprint: str | None = None,
     ) -> None:
         super().__init__(eps)
-        if surrogate is None:
-            raise AdvqError("The transfer attack needs a surrogate model: pass --surrogate CHECKPOINT.")
-        self.surrogate_path = Path(surrogate)
-        payload = read_checkpoint(self.surrogate_path)
-        if dataset_fingerprint is not None:
-            check_fingerprint(payload, dataset_fingerprint, None, f"Surrogate {self.surrogate_path}")
-        self.surrogate = model_from_checkpoint(payload, self.surrogate_path).eval()
+        self.surrogate = surrogate.eval()
         self.pgd = PGD(eps, steps=steps, step_size=step_size, random_start=random_start)
 
     def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

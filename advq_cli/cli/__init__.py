@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .. import __version__
+from ..version import __version__
 from .common import set_quiet, settle_process_when_work_starts
 from .curate import curate_command
 from .evaluate import evaluate_command

@@ -21,6 +21,7 @@ import numpy as np
 from ..atomic import atomic_write_text, out_of_space
 from ..datasets import DatasetBundle
 from ..errors import AdvqError, OutOfSpaceError
+from ..version import __version__
 from ..plugins import registry
 from ..registry import Entry
 from .store import CuratedSet
@@ -64,8 +65,6 @@ def _longest_file_name(folder: Path) -> int:
 
 def manifest_for(subset: CuratedSet, bundle: DatasetBundle) -> dict[str, Any]:
     """What an export is: which examples, from which rank, by which rule, for which dataset."""
-    from .. import __version__
-
     return {
         "name": subset.name,
         "size": int(subset.indices.size),

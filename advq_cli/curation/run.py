@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import to_plain
-from ..datasets import DatasetBundle, get_dataset
+from ..datasets import DatasetBundle
+from ..lookups import get_dataset
 from ..datasets.spec import same_dataset
 from ..errors import AdvqError, FingerprintMismatchError
 from ..locking import exclusive
@@ -96,18 +97,7 @@ def load_ranking(config: CurateConfig) -> tuple[DatasetBundle, Ranking]:
 
 def resolve_classes(tokens: list[str] | None, bundle: DatasetBundle) -> list[int] | None:
     """Class names or labels → sorted labels; None keeps every class."""
-    if not tokens:
-        return None
-    labels = set()
-    for token in tokens:
-        if token in bundle.classes:
-            labels.add(bundle.classes.index(token))
-        elif token.isdigit() and int(token) < bundle.num_classes:
-            labels.add(int(token))
-        else:
-            shown = ", ".join(bundle.classes[:20]) + (", …" if bundle.num_classes > 20 else "")
-            raise AdvqError(f"Unknown class '{token}' of dataset '{bundle.name}'. Classes: {shown} (or 0..{bundle.num_classes - 1}).")
-    return sorted(labels)
+    return sorted(bundle.class_labels(tokens)) if tokens else None
 
 
 def build_sets(

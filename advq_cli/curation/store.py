@@ -97,6 +97,17 @@ def read_sets(path: Path, bundle: DatasetBundle) -> list[CuratedSet]:
         return [_read_set(path, n, subsets[n], bundle) for n in names if "indices" in subsets[n]]
 
 
+def read_set(path: Path, name: str, bundle: DatasetBundle) -> CuratedSet:
+    """One stored set (`--subset FILE.h5:NAME`), read like every set: the file's kind and dataset checked first."""
+    with open_checked(path, READABLE_FORMATS, bundle.fingerprint) as handle:
+        subsets = handle.get("subsets")
+        group = subsets.get(name) if isinstance(subsets, h5py.Group) else None
+        if not isinstance(group, h5py.Group) or "indices" not in group:
+            known = sorted(subsets, key=_natural) if isinstance(subsets, h5py.Group) else []
+            raise AdvqError(f"{path} has no subset '{name}'. Stored: {', '.join(known) or '(none)'}.")
+        return _read_set(path, name, group, bundle)
+
+
 def _natural(name: str) -> list[Any]:
     """Sort key that puts q-2 before q-10 (split parts alternate text, digits, text, …)."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]

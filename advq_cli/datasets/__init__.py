@@ -5,8 +5,6 @@ from ..lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "DatasetBundle": ".bundle",
     "fingerprint_of": ".bundle",
-    "get_dataset": ".bundle",
-    "load_dataset": ".bundle",
     "DatasetSpec": ".spec",
     "configured_dataset_name": ".spec",
     "parse_dataset_name": ".spec",

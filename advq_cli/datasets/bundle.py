@@ -1,15 +1,15 @@
-"""What a dataset plugin returns, and the cached lookup the rest of advq uses."""
+"""What a dataset plugin returns: a whole dataset in memory, and its content hash."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..errors import AdvqError
-from .spec import parse_dataset_name
 
 
 PAPER_EVALUATION = {"eval_eps": 8 / 255, "eval_step_size": 2 / 255}
@@ -81,6 +81,26 @@ class DatasetBundle:
     def n_train(self) -> int:
         return int(self.train_images.shape[0])
 
+    def class_labels(self, tokens: Iterable[str]) -> list[int]:
+        """Labels of the classes named by ``tokens``, in the order given, each once.
+
+        The one rule for every option that picks classes (`curate --classes`, explain's
+        `--classes` and pairs): a class name (exact, else in any case) or a label.
+        """
+        by_lower = {name.lower(): label for label, name in enumerate(self.classes)}
+        labels = []
+        for token in tokens:
+            text = str(token).strip()
+            label = self.classes.index(text) if text in self.classes else by_lower.get(
+                text.lower(), int(text) if text.isdigit() else -1)
+            if not 0 <= label < self.num_classes:
+                shown = ", ".join(self.classes[:20]) + (", …" if self.num_classes > 20 else "")
+                raise AdvqError(
+                    f"Unknown class '{text}' of dataset '{self.name}'. Classes: {shown} (or labels 0..{self.num_classes - 1})."
+                )
+            labels.append(label)
+        return list(dict.fromkeys(labels))
+
     def split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         return (self.train_images, self.train_labels) if train else (self.test_images, self.test_labels)
 
@@ -101,33 +121,3 @@ def content_hash(header: str, *tensors: torch.Tensor) -> str:
 def _raw_bytes(tensor: torch.Tensor) -> memoryview:
     """The tensor's bytes as a view: hashing 47 MB of images needs no copy of them."""
     return memoryview(tensor.contiguous().numpy()).cast("B")
-
-
-_cache: dict[tuple[str, str, bool], DatasetBundle] = {}
-
-
-def get_dataset(name: str, data_dir: str | Path | None = None, download: bool = False) -> DatasetBundle:
-    """The named dataset, loaded once per process through its plugin.
-
-    ``scheme:LOCATION?options`` names go to the loader registered as ``"<scheme>:"``,
-    called with the parsed ``DatasetSpec`` first (see ``spec.py``).
-    """
-    from ..plugins import registry
-
-    spec = parse_dataset_name(name)
-    entry = registry("datasets").entry(spec.registered_name)
-    key = (spec.resolved(data_dir).text if spec.scheme else entry.name, str(data_dir or ""), bool(download))
-    if key not in _cache:
-        folder = Path(data_dir) if data_dir else None
-        bundle = entry.obj(spec, folder, download) if spec.scheme else entry.obj(folder, download)
-        if not isinstance(bundle, DatasetBundle):
-            raise AdvqError(f"Dataset plugin '{entry.plugin}' returned no DatasetBundle for '{entry.name}'.")
-        _cache[key] = bundle
-    return _cache[key]
-
-
-def load_dataset(
-    name: str, train: bool = True, data_dir: str | Path | None = None, download: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, C, H, W) uint8 and labels int64 of one split, in canonical order."""
-    return get_dataset(name, data_dir, download).split(train)

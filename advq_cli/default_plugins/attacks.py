@@ -1,11 +1,29 @@
 """Built-in attacks. Each is `Attack(eps=…, **options)(model, x, y) -> x_adv`."""
 
+from pathlib import Path
+
 from ..attacks.autoattack import AutoAttack, autoattack_apgd_ce_t
 from ..attacks.pgd import FGSM, PGD, pgd_with_steps
 from ..attacks.rays import RayS
 from ..attacks.square import Square
 from ..attacks.transfer import Transfer
+from ..checkpoint import check_fingerprint, model_from_checkpoint, read_checkpoint
+from ..errors import AdvqError
 from ..hookspecs import hookimpl
+
+
+def transfer_from_checkpoint(
+    eps: float, surrogate: str | Path | None = None, steps: int = 10, step_size: float | None = None,
+    random_start: bool = True, dataset_fingerprint: str | None = None,
+) -> Transfer:
+    """The transfer attack on the surrogate checkpoint `--surrogate` names; one trained on other data is refused."""
+    if surrogate is None:
+        raise AdvqError("The transfer attack needs a surrogate model: pass --surrogate CHECKPOINT.")
+    path = Path(surrogate)
+    payload = read_checkpoint(path)
+    if dataset_fingerprint is not None:
+        check_fingerprint(payload, dataset_fingerprint, None, f"Surrogate {path}")
+    return Transfer(eps, model_from_checkpoint(payload, path), steps, step_size, random_start)
 
 
 @hookimpl
@@ -36,7 +54,7 @@ def advq_register_attacks(register):
         "lin_steps (10)",
     )
     register(
-        "transfer", Transfer,
+        "transfer", transfer_from_checkpoint,
         description="PGD on a surrogate checkpoint, applied to the target; options: surrogate (or --surrogate), "
         "steps (10), step_size",
     )

@@ -22,10 +22,11 @@ import torch
 import yaml
 from torch import nn
 
-from ..attacks.base import build_attack
+from ..lookups import build_attack
 from ..checkpoint import check_fingerprint, model_from_checkpoint, read_checkpoint
 from ..config import to_yaml
-from ..datasets import DatasetBundle, get_dataset
+from ..datasets import DatasetBundle
+from ..lookups import get_dataset
 from ..devices import resolve_device
 from ..errors import AdvqError
 from ..locking import exclusive

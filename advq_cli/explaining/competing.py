@@ -133,7 +133,7 @@ def explain_competing(config: CompetingConfig, reporter: Reporter | None = None)
     with writing(config.out_dir, config.profile, COMMAND, config.wait, reporter) as out_dir:
         profile = read_profile(config.profile)
         bundle = profile_dataset(profile, config.data_dir)
-        classes = chosen_classes(config.classes, bundle.classes)
+        classes = chosen_classes(config.classes, bundle)
         conditions = build_conditions(profile, bundle, classes, config)
         template = training_config(config, profile, out_dir, None)  # checks the options before anything is written
         evaluation = Evaluation.at_threat_of(template, bundle, config.attacks, config.n_examples, template.seed,

@@ -21,7 +21,8 @@ from ..attacks import PGD
 from ..checkpoint import check_fingerprint, model_from_checkpoint, read_checkpoint
 from ..config import parse_eps, parse_name_list
 from ..curation.rules import quality_order
-from ..datasets import DatasetBundle, get_dataset
+from ..datasets import DatasetBundle
+from ..lookups import get_dataset
 from ..devices import resolve_device
 from ..errors import AdvqError, FingerprintMismatchError
 from ..progress import NullReporter, Reporter
@@ -96,7 +97,7 @@ def explain_examples(config: ExamplesConfig, reporter: Reporter | None = None) -
         bundle = profile_dataset(profile, config.data_dir)
         check_fingerprint(payload, bundle.fingerprint, bundle.name, checkpoint)
         eps = config.eps if config.eps is not None else twice_training_eps(profile)
-        classes = chosen_classes(config.classes, bundle.classes)
+        classes = chosen_classes(config.classes, bundle)
         config = fitted_per_class(config, profile, bundle.train_labels.numpy(), classes, reporter or NullReporter())
         model = model_from_checkpoint(payload, checkpoint).to(resolve_device(config.device)).eval()
         rows, images = attacked_extremes(profile, bundle, model, classes, eps, config)
@@ -177,19 +178,11 @@ def twice_training_eps(profile: Profile) -> float:
     return min(1.0, 2.0 * float(eps))
 
 
-def chosen_classes(wanted: list[str] | None, names: tuple[str, ...]) -> list[int]:
-    """Labels of the classes to show, from names (any case) or labels; the first 20 by default."""
+def chosen_classes(wanted: list[str] | None, bundle: DatasetBundle) -> list[int]:
+    """Labels of the classes to show, in the order given; the first 20 by default."""
     if not wanted:
-        return list(range(min(len(names), MAX_DEFAULT_CLASSES)))
-    by_name = {name.lower(): k for k, name in enumerate(names)}
-    labels = []
-    for item in wanted:
-        label = by_name.get(item.lower(), int(item) if item.isdigit() else -1)
-        if not 0 <= label < len(names):
-            shown = ", ".join(names[:10]) + (", …" if len(names) > 10 else "")
-            raise AdvqError(f"Unknown class '{item}': give names ({shown}) or labels 0..{len(names) - 1}.")
-        labels.append(label)
-    return list(dict.fromkeys(labels))
+        return list(range(min(bundle.num_classes, MAX_DEFAULT_CLASSES)))
+    return bundle.class_labels(wanted)
 
 
 def fitted_per_class(

@@ -40,7 +40,7 @@ from ..progress import NullReporter, Reporter
 from ..threat import Threat
 from ..training import TrainConfig, TrainingRun
 from ..training.loop import history_csv
-from .examples import chosen_classes, profile_dataset
+from .examples import profile_dataset
 from .profiles import Profile, read_profile
 from .report import ExplainResult, finish, markdown_table, number, writing
 from .subruns import Evaluation, derived_train_config, per_class, run_folder, save_panels, write_indices
@@ -158,7 +158,7 @@ def explain_finetune(config: FinetuneConfig, reporter: Reporter | None = None) -
         profile = read_profile(config.profile)
         bundle = profile_dataset(profile, config.data_dir)
         check_fingerprint(payload, bundle.fingerprint, bundle.name, config.checkpoint)
-        pairs = [pair_of(names, bundle.classes) for names in config.pairs]
+        pairs = [pair_of(names, bundle) for names in config.pairs]
         high_quality = high_quality_subset(profile, bundle, config.remove_lowest)
         template = finetune_config(config, payload, out_dir, None)  # checks the options before anything is written
         evaluation = Evaluation.at_threat_of(template, bundle, [config.attack], config.n_examples, config.seed)
@@ -213,8 +213,8 @@ def explain_finetune(config: FinetuneConfig, reporter: Reporter | None = None) -
         return finish(COMMAND, out_dir, summary, report(summary, list(drawn)), drawn)
 
 
-def pair_of(names: list[str], classes: tuple[str, ...]) -> Pair:
-    labels = chosen_classes(names, classes)
+def pair_of(names: list[str], bundle: DatasetBundle) -> Pair:
+    labels = bundle.class_labels(names)
     if len(labels) != 2:
         raise AdvqError(f"Pair {':'.join(names)} names one class twice: give two different classes.")
     return Pair(*labels)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from ..attacks.pgd import cross_entropy_sum, pgd_perturb
-from ..errors import AdvqError
-from ..models.normalized import accepted_options
 from ..threat import Threat
 
 
@@ -70,14 +67,3 @@ class Method:
             )
         finally:
             model.train()
-
-
-def build_method(name: str, threat: Threat, **options: Any) -> Method:
-    """Instantiate a registered method with the options its class accepts; options it refuses are one AdvqError."""
-    from ..plugins import registry
-
-    cls = registry("methods").get(name)
-    try:
-        return cls(threat, **accepted_options(cls, options))
-    except (ValueError, TypeError) as exc:
-        raise AdvqError(f"Method '{name}' cannot be built with these options: {exc}.") from None

@@ -6,7 +6,6 @@ Attacks and ε then live in pixel space, and any outside tool can evaluate the m
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -28,29 +27,17 @@ class NormalizedModel(nn.Module):
         return self.net((x - self.mean) / self.std)
 
 
-def accepted_options(factory: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """The options a plugin's factory accepts (all of them if it takes **kwargs)."""
-    params = inspect.signature(factory).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return {k: v for k, v in options.items() if v is not None}
-    names = {p.name for p in params}
-    return {k: v for k, v in options.items() if k in names and v is not None}
-
-
-def build_model(
+def normalized_model(
+    factory: Any,
     name: str,
     num_classes: int,
     in_channels: int,
     image_size: int,
     mean: Sequence[float],
     std: Sequence[float],
-    **options: Any,
+    kwargs: dict[str, Any],
 ) -> NormalizedModel:
-    """Build a registered model for a dataset's shape, normalisation inside."""
-    from ..plugins import registry
-
-    factory = registry("models").get(name)
-    kwargs = accepted_options(factory, options)
+    """``factory``'s network for a dataset's shape, normalisation inside; absurd sizes refused before any memory."""
     shown = ", ".join(f"{k}={v}" for k, v in kwargs.items())
     what = f"Model '{name}'{f' ({shown})' if shown else ''} cannot be built for {in_channels}×{image_size}×{image_size} inputs"
     with torch.device("meta"), warnings.catch_warnings():  # first without memory: a width of 10**9 allocates nothing

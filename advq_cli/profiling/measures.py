@@ -20,6 +20,7 @@ from torch import nn
 
 from ..attacks.base import project_linf
 from ..errors import AdvqError
+from ..lookups import measure_entries
 from .ranks import normalised_rank
 
 
@@ -237,12 +238,8 @@ def compute_measures(record: RunRecord, names: list[str] | None = None) -> dict[
     """Every registered measure (or those named) of one run, keyed by ``storage_name``, as
     float64 (N,) with NaN outside the training subset. A measure returning another shape
     is refused, naming its plugin."""
-    from ..plugins import registry
-
-    reg = registry("measures")
     results: dict[str, np.ndarray] = {}
-    for name in names if names is not None else reg.names():
-        entry = reg.entry(name)
+    for entry in measure_entries(names):
         if storage_name(entry.name) == "problem_rank":
             raise AdvqError(
                 f"Plugin '{entry.plugin}' registers the measure '{entry.name}', a name advq reserves for the "

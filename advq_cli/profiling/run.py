@@ -28,16 +28,17 @@ import torch
 
 from ..checkpoint import load_model
 from ..config import to_plain
-from ..datasets import DatasetBundle, get_dataset
+from ..datasets import DatasetBundle
+from ..lookups import get_dataset
 from ..devices import resolve_device
 from ..errors import AdvqError
-from ..events import epoch_end
+from ..events import notify
 from ..h5store import updating
 from ..locking import exclusive
-from ..methods import build_method
-from ..models import build_model
+from ..lookups import build_method
+from ..lookups import build_model
 from ..progress import NullReporter, Reporter
-from ..subsets import load_subset
+from ..curation.training_subset import load_subset
 from ..training.loop import TrainingRun, check_same_config
 from .config import PROFILE_RESUMABLE_DIFFERENCES, ProfileConfig
 from .executors import RunJob, make_executor
@@ -191,7 +192,7 @@ def _check_inputs(config: ProfileConfig, bundle: DatasetBundle, in_process: bool
     (or the one --overwrite would replace) is untouched. The model is built on the CPU and
     the device checked only where this process trains: a Ray driver may have no GPU."""
     if config.subset:
-        load_subset(config.subset, bundle.n_train, bundle.fingerprint)
+        load_subset(config.subset, bundle)
     build_model(config.model, bundle.num_classes, bundle.in_channels, bundle.image_size, bundle.mean, bundle.std,
                 **config.model_kwargs())
     build_method(config.method, config.threat, **config.method_kwargs())
@@ -251,7 +252,7 @@ def _profile_run(job: RunJob, bundle: DatasetBundle, reporter: Reporter) -> None
                 train_robust_acc=stats.train_robust_acc,
             )
         run.save(run_dir)
-        epoch_end("profile", run, out)
+        notify(run.epoch_event("profile", out))
         reporter.advance(
             "epochs", 1, robust_acc=stats.train_robust_acc,
             s_per_epoch=f"{stats.seconds:.1f}",

@@ -24,15 +24,15 @@ from ..atomic import atomic_write_text
 from ..attacks.pgd import PGD
 from ..checkpoint import dataset_spec, model_spec, read_checkpoint, save_checkpoint
 from ..config import to_plain, to_yaml
-from ..datasets import DatasetBundle, get_dataset
+from ..curation.training_subset import load_subset
+from ..datasets import DatasetBundle
 from ..devices import to_device
 from ..errors import AdvqError
-from ..events import epoch_end
+from ..events import notify
+from ..hookspecs import EpochEvent
 from ..locking import exclusive
-from ..methods import build_method
-from ..models import build_model
+from ..lookups import build_method, build_model, get_dataset
 from ..progress import NullReporter, Reporter
-from ..subsets import load_subset
 from .augment import crop_and_flip
 from .config import RESUMABLE_DIFFERENCES, TrainConfig
 from .distributed import World, process_group
@@ -89,7 +89,7 @@ class TrainingRun:
         b = self.bundle
         self.config = config = config.with_evaluation_threat(b)
         if config.subset:
-            indices = load_subset(config.subset, b.n_train, b.fingerprint)
+            indices = load_subset(config.subset, b)
         else:
             indices = np.arange(b.n_train, dtype=np.int64)
         self.train_indices = indices
@@ -234,6 +234,16 @@ class TrainingRun:
         """The description with the current weights."""
         return {**self._description(), "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
 
+    def epoch_event(self, command: str, out: Path) -> EpochEvent:
+        """What the ``advq_on_epoch_end`` hook is told about the epoch just finished, in plain values."""
+        run_dir = Path(self.config.out)
+        history = tuple(asdict(stats) for stats in self.history)
+        return EpochEvent(
+            command=command, out=Path(out), run_dir=run_dir, run_id=run_dir.name, seed=self.config.seed,
+            epoch=self.epochs_done, epochs=self.config.epochs, stats=history[-1], history=history,
+            config=to_plain(self.config),
+        )
+
     def save(self, run_dir: Path) -> None:
         """best.pt when this epoch improved, then last.pt with everything needed to resume.
 
@@ -361,7 +371,7 @@ def _train_locked(config: TrainConfig, world: World, reporter: Reporter, observe
                 run.save(out)
                 # with the epoch's checkpoint, so an --overwrite killed in its first epoch leaves the old run whole
                 atomic_write_text(out / "config.yaml", to_yaml(run.config))  # with the evaluation threat filled in
-                epoch_end("train", run, out)  # the built-in CSV logger writes history.csv
+                notify(run.epoch_event("train", out))  # the built-in CSV logger writes history.csv
             reporter.advance("epochs", 1, robust=stats.train_robust_acc, test_robust=stats.test_robust_acc)
         reporter.finish("epochs")
         if world.is_main:

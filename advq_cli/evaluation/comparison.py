@@ -23,11 +23,11 @@ import h5py
 import numpy as np
 import yaml
 
-from .atomic import atomic_write_text
-from .errors import AdvqError
-from .evaluation.store import FORMAT as EVALUATION_FORMAT
-from .evaluation.store import read_result
-from .h5store import open_checked
+from ..atomic import atomic_write_text
+from ..errors import AdvqError
+from ..h5store import open_checked
+from .store import FORMAT as EVALUATION_FORMAT
+from .store import read_result
 
 PAPER_TABLE3: dict[tuple[str, int, float], tuple[float, float]] = {
     # (method, training ε × 255, fraction of lowest quality removed): (standard %, robust %)
@@ -216,7 +216,7 @@ def draw_comparison(comparison: Comparison, path: Path) -> dict[str, Any]:
     Returns what was drawn: the bar heights and the values written on them, per series, and
     the accuracy axis's range.
     """
-    from .explaining.figures import new_figure, save
+    from ..explaining.figures import new_figure, save
 
     series: dict[str, list[float]] = {"clean": [100 * r.clean for r in comparison.rows]}
     for attack in comparison.attacks:
