@@ -53,6 +53,11 @@ def get_dataset(name: str, data_dir: str | Path | None = None, download: bool = 
     return _datasets[key]
 
 
+def forget_loaded_datasets() -> None:
+    """Drop the per-process cache, so the next lookup reads the files again (a notebook after they changed)."""
+    _datasets.clear()
+
+
 def load_dataset(
     name: str, train: bool = True, data_dir: str | Path | None = None, download: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:

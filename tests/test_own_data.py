@@ -18,7 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from advq_cli.cli import app
-from advq_cli.lookups import get_dataset
+from advq_cli.lookups import forget_loaded_datasets, get_dataset
 
 CLASSES = ("ant", "bee", "cow")
 TRAIN_PER_CLASS, TEST_PER_CLASS, SIDE = 10, 3, 8
@@ -138,9 +138,7 @@ def test_an_imagefolder_export_copies_the_original_files_byte_for_byte(tmp_path:
 
 def load_fresh(name: str, data_dir: Path | None = None):
     """Load without the per-process cache, as a new command would."""
-    from advq_cli.datasets import bundle as bundle_module
-
-    bundle_module._cache.clear()
+    forget_loaded_datasets()
     return get_dataset(name, data_dir)
 
 
@@ -262,9 +260,7 @@ def test_a_changed_folder_is_refused_by_a_profile_made_before(tmp_path: Path, mo
     root = write_imagefolder(tmp_path / "folder")
     invoke("profile", "--dataset", "imagefolder:folder", *TINY, "--repeats", "1", "--out", "profile.h5")
     Image.fromarray(np.zeros((SIDE, SIDE, 3), np.uint8)).save(sorted((root / "train" / "ant").iterdir())[0])
-    from advq_cli.datasets import bundle as bundle_module
-
-    bundle_module._cache.clear()
+    forget_loaded_datasets()
     result = runner.invoke(app, ["curate", "profile.h5", "--keep", "5", "--name", "best"])
     assert result.exit_code == 2 and "fingerprint" in result.output.lower(), result.output
 
