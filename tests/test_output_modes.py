@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from advq_cli import get_dataset
 from advq_cli.cli import app
-from advq_cli.cli.common import set_quiet
+from advq_cli.cli.output import set_quiet
 from advq_cli.curation.training_subset import load_subset
 
 runner = CliRunner()

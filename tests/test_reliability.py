@@ -51,10 +51,10 @@ def finish(*args: str) -> subprocess.CompletedProcess:
 PAUSED_IN_EPOCH_2 = """
 import sys, time
 from pathlib import Path
-from advq_cli.cli import common, main
+from advq_cli.cli import main, progress
 
 marker = Path(sys.argv[1])
-start, advance = common.RichReporter.start, common.RichReporter.advance
+start, advance = progress.RichReporter.start, progress.RichReporter.advance
 epoch = {"description": ""}
 
 def start_and_note(self, key, description, total):
@@ -70,7 +70,7 @@ def advance_then_pause(self, key, n=1, **fields):
             marker.touch()
             time.sleep(600)
 
-common.RichReporter.start, common.RichReporter.advance = start_and_note, advance_then_pause
+progress.RichReporter.start, progress.RichReporter.advance = start_and_note, advance_then_pause
 sys.argv = ["advq", *sys.argv[2:]]
 main()
 """

@@ -8,10 +8,11 @@ from typing import Optional
 import typer
 
 from ..version import __version__
-from .common import set_quiet, settle_process_when_work_starts
+from .boundary import settle_process_when_work_starts
 from .curate import curate_command
 from .evaluate import evaluate_command
 from .explain import explain_app
+from .output import set_quiet
 from .plugins_list import plugins_command
 from .profile import profile_command
 from .train import train_command

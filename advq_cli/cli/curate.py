@@ -11,8 +11,11 @@ from rich.table import Table
 
 from .. import curation  # its names import their modules (and PyTorch) on first use, not at `--help`
 from ..errors import AdvqError
-from .common import JsonOutput, RichReporter, Wait, typed_on_command_line, console, handle_errors, print_json, resolved_config
-from .options import CONFIG_FILE
+from .boundary import handle_errors
+from .configs import explicit_options, resolved_config
+from .options import CONFIG_FILE, JsonOutput, Wait
+from .output import console, print_json
+from .progress import RichReporter
 
 SOURCE, RULES, OUTPUT = "Source of ranks", "Rules", "Output"
 
@@ -48,9 +51,8 @@ def curate_command(
     json_output: JsonOutput = False,
 ) -> None:
     """Build named index sets from quality ranks; store them, and export them for any PyTorch code."""
-    values = {k: v for k, v in locals().items() if k not in ("ctx", "config", "list_file", "json_output")}
     if list_file is not None:
-        others = [k for k in values if k != "data_dir" and typed_on_command_line(ctx, k)]
+        others = [k for k in explicit_options(ctx) if k != "data_dir"]
         if others or config is not None:
             raise AdvqError("--list FILE.h5 shows stored sets; give it alone (with --data-dir if needed).")
         sets = curation.list_subsets(list_file, data_dir)
@@ -59,7 +61,7 @@ def curate_command(
         else:
             print_sets(f"Sets in {list_file}", sets)
         return
-    cfg = resolved_config(curation.CurateConfig, ctx, config, values)
+    cfg = resolved_config(curation.CurateConfig, ctx)
     with RichReporter() as reporter:
         result = curation.curate(cfg, reporter)
     if json_output:

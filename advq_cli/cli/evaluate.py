@@ -15,8 +15,11 @@ from ..evaluation.config import DEFAULT_ATTACKS
 
 if TYPE_CHECKING:
     import numpy as np
-from .common import JsonOutput, RichReporter, Wait, console, handle_errors, print_json, resolved_config
-from .options import CONFIG_FILE
+from .boundary import handle_errors
+from .configs import resolved_config
+from .options import CONFIG_FILE, DataDir, Device, JsonOutput, NExamples, Wait
+from .output import console, print_json
+from .progress import RichReporter
 
 
 ATTACKS_HELP = (
@@ -37,16 +40,13 @@ StepSize = Annotated[Optional[str], typer.Option("--step-size", help=(
 RandomStart = Annotated[bool, typer.Option("--random-start/--zero-start", help=(
     "Start PGD at a uniform random point of the ε-ball instead of at x (the default, as the paper's code)."
 ))]
-NExamples = Annotated[Optional[int], typer.Option("--n-examples", help="Evaluate the first N test examples (default: all).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Examples per attack batch.")]
 PerClass = Annotated[bool, typer.Option("--per-class", help="Also print accuracy per class.")]
 Out = Annotated[Optional[Path], typer.Option("--out", help="HDF5 file of per-example results (default: <checkpoint>-evaluation.h5).")]
-Device = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:N (default: cuda when available).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Keep the attacks already stored in --out; run the others.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed of the attacks.")]
 Surrogate = Annotated[Optional[Path], typer.Option("--surrogate", help="Surrogate checkpoint of the transfer attack.")]
-DataDir = Annotated[Optional[str], typer.Option("--data-dir", help="Where the dataset's files are (default: as in training).")]
 
 
 @handle_errors
@@ -72,13 +72,7 @@ def evaluate_command(
     json_output: JsonOutput = False,
 ) -> None:
     """Robust accuracy of a checkpoint under an attack suite, per example, with the overestimation gap."""
-    values = dict(
-        checkpoint=checkpoint, attacks=attacks, eps=eps, step_size=step_size, random_start=random_start,
-        n_examples=n_examples, batch_size=batch_size,
-        per_class=per_class, out=out, device=device, resume=resume, overwrite=overwrite, wait=wait, seed=seed,
-        surrogate=surrogate, data_dir=data_dir,
-    )
-    cfg = resolved_config(evaluation.EvaluateConfig, ctx, config, values)
+    cfg = resolved_config(evaluation.EvaluateConfig, ctx)
     with RichReporter() as reporter:
         result = evaluation.evaluate(cfg, reporter)
     if json_output:

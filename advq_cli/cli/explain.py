@@ -11,9 +11,11 @@ from rich.table import Table
 
 from .. import explaining  # its names import their modules (and PyTorch) on first use, not at `--help`
 from ..explaining.report import number
-from .common import RichReporter
-from .common import Wait, console, handle_errors, resolved_config
-from .options import CONFIG_FILE
+from .boundary import handle_errors
+from .configs import resolved_config
+from .options import CONFIG_FILE, DataDir, Device, NExamples, Wait
+from .output import console
+from .progress import RichReporter
 from .sweep_options import resolved_sweep_config, sweep_options
 
 explain_app = typer.Typer(
@@ -36,11 +38,6 @@ PROFILE_EVAL = (
 )
 MaxPoints = Annotated[int, typer.Option("--max-points", help="Most examples drawn in a scatter plot (a seeded sample).")]
 SampleSeed = Annotated[int, typer.Option("--seed", help="Seed of the scatter plots' sample.")]
-Device = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:N (default: cuda when available).")]
-NExamples = Annotated[Optional[int], typer.Option("--n-examples", help="Evaluate on the first N test examples (default: all).")]
-DataDir = Annotated[
-    Optional[str], typer.Option("--data-dir", help="Where the dataset's files are (default: as profiled).")
-]
 
 
 @explain_app.command("correlations")
@@ -59,11 +56,8 @@ def correlations_command(
     wait: Wait = False,
 ) -> None:
     """Each stored measure against the problem rank: Spearman's ρ, binned means ± std, a scatter (Fig. 11)."""
-    values = dict(
-        profile=profile, out_dir=out_dir, measures=measures, bins=bins, max_points=max_points, seed=seed, wait=wait
-    )
     with RichReporter() as reporter:
-        result = explaining.explain_correlations(resolved_config(explaining.CorrelationsConfig, ctx, config, values), reporter)
+        result = explaining.explain_correlations(resolved_config(explaining.CorrelationsConfig, ctx), reporter)
     table = Table(title=f"Spearman's ρ with the problem rank ({result.summary['n_examples']} examples)")
     for column in ("measure", "ρ", "examples"):
         table.add_column(column, justify="left" if column == "measure" else "right")
@@ -93,12 +87,8 @@ def consistency_command(
     wait: Wait = False,
 ) -> None:
     """Rank agreement between the runs of one profile or between profiles: Spearman matrix and scatters (Fig. 12-14)."""
-    values = dict(
-        profiles=profiles, out_dir=out_dir, measure=measure, labels=labels, max_pairs=max_pairs,
-        max_points=max_points, seed=seed, wait=wait,
-    )
     with RichReporter() as reporter:
-        result = explaining.explain_consistency(resolved_config(explaining.ConsistencyConfig, ctx, config, values), reporter)
+        result = explaining.explain_consistency(resolved_config(explaining.ConsistencyConfig, ctx), reporter)
     matrix = result.summary["spearman_matrix"]
     table = Table(title=f"Spearman's ρ of {result.summary['measure']} between {result.summary['between']}")
     table.add_column("")
@@ -137,12 +127,8 @@ def examples_command(
     wait: Wait = False,
 ) -> None:
     """The lowest- and highest-quality training examples per class beside their PGD counterparts (Fig. 3a)."""
-    values = dict(
-        profile=profile, checkpoint=checkpoint, out_dir=out_dir, per_class=per_class, eps=eps, steps=steps,
-        classes=classes, seed=seed, device=device, data_dir=data_dir, wait=wait,
-    )
     with RichReporter() as reporter:
-        result = explaining.explain_examples(resolved_config(explaining.ExamplesConfig, ctx, config, values), reporter)
+        result = explaining.explain_examples(resolved_config(explaining.ExamplesConfig, ctx), reporter)
     summary = result.summary
     names = summary["class_names"]
     attack = summary["attack"]
@@ -198,12 +184,7 @@ def report_command(
     wait: Wait = False,
 ) -> None:
     """One self-contained HTML page of a profile: data map, per-class galleries, measures, subsets."""
-    values = dict(
-        profile=profile, out=out, checkpoint=checkpoint, evaluations=evaluations or [], max_points=max_points,
-        per_class=per_class, eps=eps, steps=steps, seed=seed, device=device, data_dir=data_dir, overwrite=overwrite,
-        wait=wait,
-    )
-    result = explaining.explain_report(resolved_config(explaining.ReportConfig, ctx, config, values))
+    result = explaining.explain_report(resolved_config(explaining.ReportConfig, ctx))
     examples = result.data["examples"]
     console.print(
         f"Wrote {result.out} ({result.size / 1e6:.1f} MB): {len(result.data['map']['rows'])} examples on the data map, "
@@ -268,13 +249,7 @@ def finetune_command(
     wait: Wait = False,
 ) -> None:
     """Targeted class-pair adversarial fine-tuning on all data versus the high-quality subset (appendix G.1/G.2)."""
-    values = dict(
-        checkpoint=checkpoint, pairs=pairs, profile=profile, out_dir=out_dir, remove_lowest=remove_lowest,
-        epochs=epochs, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size, eval_eps=eval_eps,
-        eval_step_size=eval_step_size, eval_random_start=eval_random_start, attack=attack,
-        n_examples=n_examples, seed=seed, device=device, data_dir=data_dir, wait=wait,
-    )
-    cfg = resolved_config(explaining.FinetuneConfig, ctx, config, values)
+    cfg = resolved_config(explaining.FinetuneConfig, ctx)
     with RichReporter() as reporter:
         result = explaining.explain_finetune(cfg, reporter)
     summary = result.summary
@@ -362,14 +337,7 @@ def competing_command(
     wait: Wait = False,
 ) -> None:
     """The per-class overestimation gap after adding low-quality examples of competing classes (appendix G.3)."""
-    values = dict(
-        profile=profile, classes=classes, out_dir=out_dir, core_fraction=core_fraction, added_fraction=added_fraction,
-        controls=controls, attacks=attacks, n_examples=n_examples, model=model, method=method, epochs=epochs,
-        milestones=milestones, lr=lr, batch_size=batch_size, eps=eps, steps=steps, step_size=step_size,
-        eval_eps=eval_eps, eval_step_size=eval_step_size, eval_steps=eval_steps, eval_random_start=eval_random_start,
-        eval_examples=eval_examples, seed=seed, device=device, data_dir=data_dir, wait=wait,
-    )
-    cfg = resolved_config(explaining.CompetingConfig, ctx, config, values)
+    cfg = resolved_config(explaining.CompetingConfig, ctx)
     with RichReporter() as reporter:
         result = explaining.explain_competing(cfg, reporter)
     summary = result.summary
@@ -414,12 +382,8 @@ def sweep_command(
     Reports best and last robust accuracy, clean accuracy and the PGD-10 − AutoAttack gap.
     Training options default to the profile's.
     """
-    values = dict(
-        profile=profile, out_dir=out_dir, fractions=fractions, repeats=repeats, attacks=attacks, n_examples=n_examples,
-        **options,
-    )
     with RichReporter() as reporter:
-        result = explaining.explain_sweep(resolved_sweep_config(ctx, config, values), reporter)
+        result = explaining.explain_sweep(resolved_sweep_config(ctx), reporter)
     metrics, summary = result.summary["metrics"], result.summary
     table = Table(title=f"Mean over {len(summary['seeds'])} seed(s): lowest quality removed / removed at random")
     table.add_column("fraction removed")

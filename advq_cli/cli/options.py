@@ -1,7 +1,8 @@
 """Options shared by `advq train` and `advq profile`, declared once.
 
 Defaults shown in `--help` come from ``TrainConfig``; only options typed on the command
-line override a `--config` file (see ``common.resolved_config``).
+line override a `--config` file (see ``configs.resolved_config``). Options several commands
+take are declared here once, as ``Annotated`` aliases.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..training.config import TrainConfig
-from .common import WAIT_HELP
 
 D = TrainConfig()
 TRAINING = "Training"
@@ -35,6 +35,9 @@ def _eps_text(value: float) -> str:
             return f"{round(value * denominator)}/{denominator}"
     return str(value)
 
+
+WAIT_HELP = "If another advq process is writing the same output, wait for it instead of stopping."
+DEVICE_HELP = "cpu, cuda, cuda:N (default: cuda when available)."
 
 SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
     "dataset": (str, _opt(D.dataset, "--dataset", help="Dataset plugin name (see `advq plugins`), or imagefolder:PATH, npz:FILE, hf:NAME_OR_PATH.", panel=DATA)),
@@ -59,7 +62,7 @@ SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
     "batch_size": (int, _opt(D.batch_size, "--batch-size", help="Examples per step.", panel=TRAINING)),
     "eval_examples": (Optional[int], _opt(None, "--eval-examples", help="Test examples for per-epoch evaluation (all by default; 0: off, keep the last epoch).", panel=TRAINING)),
     "seed": (int, _opt(D.seed, "--seed", help="Random seed.", panel=TRAINING)),
-    "device": (Optional[str], _opt(None, "--device", help="cpu, cuda, cuda:N (default: cuda when available).", panel=TRAINING)),
+    "device": (Optional[str], _opt(None, "--device", help=DEVICE_HELP, panel=TRAINING)),
     "resume": (bool, _opt(D.resume, "--resume", help="Continue an interrupted run in --out.", panel=TRAINING)),
     "overwrite": (bool, _opt(D.overwrite, "--overwrite", help="Replace a finished run in --out.", panel=TRAINING)),
     "wait": (bool, _opt(D.wait, "--wait", help=WAIT_HELP, panel=TRAINING)),
@@ -76,8 +79,16 @@ SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
     "compile": (bool, _opt(D.compile, "--compile", help="torch.compile the model (compiles for a while first; pays off on long GPU runs).", panel=PERFORMANCE)),
 }
 
+# Options several commands take, declared once.
 CONFIG_FILE = Annotated[
     Optional[Path], typer.Option("--config", help="YAML file of options (long names); the command line overrides it.")
+]
+Wait = Annotated[bool, typer.Option("--wait", help=WAIT_HELP)]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout instead of tables.")]
+Device = Annotated[Optional[str], typer.Option("--device", help=DEVICE_HELP)]
+NExamples = Annotated[Optional[int], typer.Option("--n-examples", help="Evaluate the first N test examples (default: all).")]
+DataDir = Annotated[
+    Optional[str], typer.Option("--data-dir", help="Where the dataset's files are (default: where they were when the input was made).")
 ]
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from rich.table import Table
 
 from ..plugins import DEFAULT_PLUGINS, KINDS, registry
-from .common import JsonOutput, console, handle_errors, print_json
+from .boundary import handle_errors
+from .options import JsonOutput
+from .output import console, print_json
 
 
 @handle_errors

@@ -10,8 +10,11 @@ import typer
 from rich.table import Table
 
 from .. import profiling  # its names import their modules (and PyTorch) on first use, not at `--help`
-from .common import JsonOutput, RichReporter, console, handle_errors, print_json, resolved_config
-from .options import CONFIG_FILE, TRAINING, with_training_options
+from .boundary import handle_errors
+from .configs import resolved_config
+from .options import CONFIG_FILE, JsonOutput, TRAINING, with_training_options
+from .output import console, print_json
+from .progress import RichReporter
 
 MEASURES = "Profile"
 EXECUTION = "Running the repeats"
@@ -68,11 +71,7 @@ def profile_command(
 
     Writes one HDF5 file: each run's per-epoch record, the quality measures and the averaged problem rank.
     """
-    values = {
-        "out": out, "repeats": repeats, "min_perturbation_max": min_perturbation_max, "executor": executor,
-        "parallel": parallel, "ray_address": ray_address, **options,
-    }
-    cfg = resolved_config(profiling.ProfileConfig, ctx, config, values)
+    cfg = resolved_config(profiling.ProfileConfig, ctx)
     with RichReporter() as reporter:
         result = profiling.profile(cfg, reporter)
     if json_output:

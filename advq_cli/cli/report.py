@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from .. import training
-from .common import console
+from .output import console
 
 
 def print_training_result(result: training.TrainResult) -> None:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
 
 from ..config import load_config_file
 from ..explaining.sweep_config import SET_BY_SWEEP, SweepConfig, resolve_sweep_config
-from .common import typed_on_command_line
+from .configs import explicit_options
 from .options import SHARED, with_training_options
 
 
@@ -39,7 +38,6 @@ def _profile_default(parameter: inspect.Parameter) -> inspect.Parameter:
     return parameter.replace(annotation=Annotated[hint, option])
 
 
-def resolved_sweep_config(ctx: typer.Context, config_file: Path | None, values: dict[str, Any]) -> SweepConfig:
+def resolved_sweep_config(ctx: typer.Context) -> SweepConfig:
     """Defaults < the profile's training options < `--config FILE.yaml` < options typed on the command line."""
-    explicit = {name: value for name, value in values.items() if typed_on_command_line(ctx, name)}
-    return resolve_sweep_config(load_config_file(config_file), explicit)
+    return resolve_sweep_config(load_config_file(ctx.params.get("config")), explicit_options(ctx))

@@ -8,8 +8,11 @@ from typing import Annotated, Any
 import typer
 
 from .. import training  # its names import their modules (and PyTorch) on first use, not at `--help`
-from .common import JsonOutput, RichReporter, handle_errors, print_json, resolved_config
-from .options import CONFIG_FILE, with_training_options
+from .boundary import handle_errors
+from .configs import resolved_config
+from .options import CONFIG_FILE, JsonOutput, with_training_options
+from .output import print_json
+from .progress import RichReporter
 from .report import print_training_result
 
 
@@ -25,7 +28,7 @@ def train_command(
     """Adversarially train a model, with early stopping on robust test accuracy."""
     from ..training.distributed import World
 
-    cfg = resolved_config(training.TrainConfig, ctx, config, {"out": out, **options})
+    cfg = resolved_config(training.TrainConfig, ctx)
     with RichReporter() as reporter:
         result = training.train(cfg, reporter)
     if not World.from_environment().is_main:
