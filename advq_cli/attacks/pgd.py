@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import parse_eps
+from ..random_streams import uniform_like
 from .base import Attack, project_linf
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -45,7 +46,7 @@ def pgd_perturb(
     if start is not None:
         x_adv = project_linf(start.detach(), x, eps)
     elif random_start and eps > 0:
-        x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp_(0.0, 1.0)
+        x_adv = (x + uniform_like(x, -eps, eps)).clamp_(0.0, 1.0)
     else:
         x_adv = x.clone()
     lower, upper = (x - eps).clamp_(min=0.0), (x + eps).clamp_(max=1.0)

@@ -40,6 +40,11 @@ class Method:
     When False, profiling runs a separate cross-entropy PGD with the training threat model
     to record the per-example result, as the paper did."""
 
+    stackable: bool = True
+    """Whether an example's loss depends only on that example and the model, so that runs
+    trained together (their batches stacked into one, ``training.together``) stay
+    independent. False for losses normalised over the batch (GAIRAT's weights)."""
+
     def __init__(self, threat: Threat) -> None:
         self.threat = threat
 

@@ -69,6 +69,8 @@ class Gairat(Method):
     used on its own.
     """
 
+    stackable = False  # the weights are normalised to mean 1 over the whole batch
+
     def __init__(
         self,
         threat: Threat,

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..random_streams import normal_like
 from ..threat import Threat
 from .base import Method, MethodOutput
 
@@ -21,7 +22,7 @@ GAUSSIAN_START_STD = 0.001
 
 def gaussian_start(x: torch.Tensor) -> torch.Tensor:
     """x + 0.001·N(0, 1): where the official TRADES and MART attacks start."""
-    return x + GAUSSIAN_START_STD * torch.randn_like(x)
+    return x + GAUSSIAN_START_STD * normal_like(x)
 
 
 def kl_divergence(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:

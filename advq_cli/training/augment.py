@@ -1,9 +1,12 @@
-"""Random crop with zero padding and horizontal flip, done on the device for a whole batch."""
+"""Random crop with zero padding and horizontal flip, done on the device for a whole batch
+(its draws split by run when runs train stacked: ``random_streams``)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from ..random_streams import integers, unit
 
 
 def crop_and_flip(x: torch.Tensor, padding: int = 4) -> torch.Tensor:
@@ -13,11 +16,11 @@ def crop_and_flip(x: torch.Tensor, padding: int = 4) -> torch.Tensor:
     """
     b, _, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
-    top = torch.randint(0, 2 * padding + 1, (b, 1, 1), device=x.device)
-    left = torch.randint(0, 2 * padding + 1, (b, 1, 1), device=x.device)
+    top = integers(2 * padding + 1, (b, 1, 1), x.device)
+    left = integers(2 * padding + 1, (b, 1, 1), x.device)
     rows = top + torch.arange(h, device=x.device).view(1, h, 1)
     cols = left + torch.arange(w, device=x.device).view(1, 1, w)
-    flip = torch.rand(b, 1, 1, device=x.device) < 0.5
+    flip = unit((b, 1, 1), x.device) < 0.5
     cols = torch.where(flip, left + (w - 1) - torch.arange(w, device=x.device).view(1, 1, w), cols)
     batch = torch.arange(b, device=x.device).view(b, 1, 1)
     return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()

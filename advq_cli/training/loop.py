@@ -127,6 +127,14 @@ class TrainingRun:
         e = config.eval_threat
         self._eval_attack = PGD(e.eps, e.steps, e.step_size, e.random_start)
 
+    def use_data_of(self, other: TrainingRun) -> None:
+        """Share ``other``'s training and evaluation tensors (same dataset, subset and evaluation
+        examples), so runs trained together hold one copy of the data on the device."""
+        if not np.array_equal(self.train_indices, other.train_indices) or len(self.eval_labels) != len(other.eval_labels):
+            raise ValueError("runs sharing their data must train and evaluate on the same examples")
+        self.global_index, self.images, self.labels = other.global_index, other.images, other.labels
+        self.eval_images, self.eval_labels = other.eval_images, other.eval_labels
+
     @property
     def n_batches(self) -> int:
         return math.ceil(len(self.labels) / self.config.batch_size)
