@@ -43,6 +43,12 @@ def test_profile_overhead_prints_a_ratio():
     assert re.search(r"profile: .* training loop [0-9.]+ s", stdout)
 
 
+def test_profile_runs_prints_a_ratio_per_model_and_number_of_runs():
+    stdout = run_script("profile_runs.py", *TINY_TRAINING, "--models", "mlp", "--runs", "1,2", "--eval-examples", "8")
+    for runs in (1, 2):
+        assert ratio(stdout, f"mlp R={runs} ratio (sequential time / together time)") > 0
+
+
 def test_startup_prints_a_ratio_per_command():
     stdout = run_script("startup.py", "--repeats", "1")
     for command in ("advq --help", "advq train --help", "advq --version"):

@@ -105,7 +105,7 @@ def train_alone(cfg: TrainConfig) -> tuple[TrainingRun, list]:
     epochs = []
     for _ in range(cfg.epochs):
         recorder = EpochRecorder(run.bundle.n_train)
-        epochs.append((run.run_epoch(recorder), *recorder.to_host()))
+        epochs.append((run.run_epoch(recorder), *recorder.take()))
     return run, epochs
 
 
@@ -117,7 +117,7 @@ def train_together(cfgs: list[TrainConfig]) -> tuple[list[TrainingRun], list]:
     for _ in range(cfgs[0].epochs):
         recorders = [EpochRecorder(runs[0].bundle.n_train) for _ in runs]
         stats = together.run_epoch(recorders)
-        epochs.append([(s, *r.to_host()) for s, r in zip(stats, recorders)])
+        epochs.append([(s, *r.take()) for s, r in zip(stats, recorders)])
     return runs, epochs
 
 
@@ -147,6 +147,9 @@ def test_each_run_trained_together_records_what_it_records_alone(tmp_path, name,
 
 
 def test_runs_say_why_they_cannot_train_together(tmp_path):
-    assert why_not_together(TrainingRun(config(tmp_path, 0, model="mlp"))) is None
-    assert "couples the examples" in why_not_together(TrainingRun(config(tmp_path, 0, model="mlp", method="gairat")))
-    assert "--compile" in why_not_together(TrainingRun(config(tmp_path, 0, model="mlp", channels_last=True)))
+    cfg = config(tmp_path, 0, model="mlp")
+    assert why_not_together(cfg, TrainingRun(cfg).method) is None
+    gairat = config(tmp_path, 0, model="mlp", method="gairat")
+    assert "couples the examples" in why_not_together(gairat, TrainingRun(gairat).method)
+    assert "--compile" in why_not_together(config(tmp_path, 0, channels_last=True), TrainingRun(cfg).method)
+    assert "torchrun" in why_not_together(cfg, TrainingRun(cfg).method, distributed=True)

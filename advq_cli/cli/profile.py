@@ -64,6 +64,14 @@ def profile_command(
             rich_help_panel=EXECUTION,
         ),
     ] = None,
+    runs_together: Annotated[
+        Optional[int],
+        typer.Option(
+            "--runs-together", help="Runs trained together in one pass as a stacked ensemble, R (at most --repeats; "
+            "--parallel and ray then schedule groups of R). Default: 1 on the CPU, 4 on a GPU.",
+            rich_help_panel=EXECUTION,
+        ),
+    ] = None,
     json_output: JsonOutput = False,
     **options: Any,
 ) -> None:

@@ -24,7 +24,9 @@ DEFAULT_PARALLEL = 2
 # Options that may differ between an interrupted profile and its resumption. ``repeats``
 # may grow: a larger --repeats with --resume adds runs to the file. How runs are executed
 # changes nothing in them.
-PROFILE_RESUMABLE_DIFFERENCES = RESUMABLE_DIFFERENCES | {"repeats", "executor", "parallel", "ray_address"}
+PROFILE_RESUMABLE_DIFFERENCES = RESUMABLE_DIFFERENCES | {
+    "repeats", "executor", "parallel", "ray_address", "runs_together",
+}
 
 
 @dataclass
@@ -36,6 +38,8 @@ class ProfileConfig(TrainConfig):
 
     ``executor`` (sequential, parallel or ray) says where runs execute; unset, it is
     parallel when ``parallel`` (runs at once) is above 1, else sequential.
+    ``runs_together`` runs train in one pass as a stacked ensemble (``training.together``),
+    groups of them going to the executor; unset, ``auto_runs_together`` decides.
     """
 
     out: Path = Path("runs/profile.h5")
@@ -44,6 +48,7 @@ class ProfileConfig(TrainConfig):
     executor: str | None = None
     parallel: int | None = None
     ray_address: str | None = None
+    runs_together: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -55,6 +60,8 @@ class ProfileConfig(TrainConfig):
         self._check_executor()
 
     def _check_executor(self) -> None:
+        if self.runs_together is not None and self.runs_together < 1:
+            raise ValueError(f"--runs-together must be at least 1, got {self.runs_together}.")
         if self.parallel is not None and self.parallel < 1:
             raise ValueError(f"--parallel must be at least 1, got {self.parallel}.")
         at_once = self.parallel or 1

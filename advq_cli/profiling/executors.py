@@ -1,8 +1,8 @@
 """Where the runs of `advq profile` execute: one after another in this process, K at once
 in worker processes on this machine, or as tasks on a Ray cluster.
 
-An executor only decides where and when each ``RunJob`` runs; what a run does is the
-``work`` function the driver hands it. In-process runs write straight into the profile
+An executor only decides where and when each ``RunGroup`` runs (runs trained together in
+one pass, or one run alone); what a group does is the ``work`` function the driver hands it. In-process runs write straight into the profile
 file; every other run writes its own run file, and the driver merges it when ``on_done``
 is called for it (in this process, one run at a time, in the order runs finish).
 """
@@ -40,14 +40,25 @@ class RunJob:
     fingerprint: str
 
 
-Work = Callable[[RunJob], None]
+@dataclass(frozen=True)
+class RunGroup:
+    """Runs trained together in one pass (``training.together``); a run alone is a group of one."""
+
+    jobs: tuple[RunJob, ...]
+
+    @property
+    def config(self) -> ProfileConfig:
+        return self.jobs[0].config
+
+
+Work = Callable[[RunGroup], None]
 
 
 class Executor(Protocol):
     in_process: bool
     """Whether runs write straight into the profile file (else into their own run files)."""
 
-    def run(self, jobs: Sequence[RunJob], work: Work, on_done: Callable[[RunJob], None]) -> None: ...
+    def run(self, groups: Sequence[RunGroup], work: Work, on_done: Callable[[RunGroup], None]) -> None: ...
 
 
 class SequentialExecutor:
@@ -55,10 +66,10 @@ class SequentialExecutor:
 
     in_process = True
 
-    def run(self, jobs: Sequence[RunJob], work: Work, on_done: Callable[[RunJob], None]) -> None:
-        for job in jobs:
-            work(job)
-            on_done(job)
+    def run(self, groups: Sequence[RunGroup], work: Work, on_done: Callable[[RunGroup], None]) -> None:
+        for group in groups:
+            work(group)
+            on_done(group)
 
 
 class ProcessExecutor:
@@ -72,22 +83,22 @@ class ProcessExecutor:
     def __init__(self, workers: int) -> None:
         self.workers = workers
 
-    def run(self, jobs: Sequence[RunJob], work: Work, on_done: Callable[[RunJob], None]) -> None:
-        if not jobs:
+    def run(self, groups: Sequence[RunGroup], work: Work, on_done: Callable[[RunGroup], None]) -> None:
+        if not groups:
             return
-        outcomes: queue.Queue[tuple[RunJob, BaseException | None]] = queue.Queue()
-        pool = multiprocessing.get_context("spawn").Pool(min(self.workers, len(jobs)), maxtasksperchild=1)
+        outcomes: queue.Queue[tuple[RunGroup, BaseException | None]] = queue.Queue()
+        pool = multiprocessing.get_context("spawn").Pool(min(self.workers, len(groups)), maxtasksperchild=1)
         try:
-            for job in jobs:
+            for group in groups:
                 pool.apply_async(
-                    work, (job,), callback=lambda _, job=job: outcomes.put((job, None)),
-                    error_callback=lambda error, job=job: outcomes.put((job, error)),
+                    work, (group,), callback=lambda _, group=group: outcomes.put((group, None)),
+                    error_callback=lambda error, group=group: outcomes.put((group, error)),
                 )
-            for _ in jobs:
-                job, error = outcomes.get()
+            for _ in groups:
+                group, error = outcomes.get()
                 if error is not None:
                     raise error
-                on_done(job)
+                on_done(group)
         finally:
             pool.terminate()
             pool.join()
@@ -108,8 +119,8 @@ class RayExecutor:
         self.address = address
         self.max_running = max_running
 
-    def run(self, jobs: Sequence[RunJob], work: Work, on_done: Callable[[RunJob], None]) -> None:
-        if not jobs:
+    def run(self, groups: Sequence[RunGroup], work: Work, on_done: Callable[[RunGroup], None]) -> None:
+        if not groups:
             return
         ray = self.ray
         started_here = not ray.is_initialized()
@@ -119,18 +130,18 @@ class RayExecutor:
             except ConnectionError as error:
                 raise AdvqError(f"Cannot reach the Ray cluster at {self.address}: {error}".rstrip(".") + ".") from None
         try:
-            gpus = 1 if _wants_gpu(jobs[0].config.device, ray) else 0
+            gpus = 1 if _wants_gpu(groups[0].config.device, ray) else 0
             task = ray.remote(work).options(num_cpus=1, num_gpus=gpus, max_retries=0)
-            waiting = [_on_task_device(job) for job in jobs]
-            running: dict[Any, RunJob] = {}
+            waiting = [_on_task_device(group) for group in groups]
+            running: dict[Any, RunGroup] = {}
             while waiting or running:
                 while waiting and (self.max_running is None or len(running) < self.max_running):
-                    job = waiting.pop(0)
-                    running[task.remote(job)] = job
+                    group = waiting.pop(0)
+                    running[task.remote(group)] = group
                 ready, _ = ray.wait(list(running), num_returns=1)
-                job = running.pop(ready[0])
+                group = running.pop(ready[0])
                 self._result(ready[0])
-                on_done(job)
+                on_done(group)
         finally:
             if started_here:
                 ray.shutdown()
@@ -152,12 +163,14 @@ def _wants_gpu(device: str | None, ray: Any) -> bool:
     return ray.cluster_resources().get("GPU", 0) > 0
 
 
-def _on_task_device(job: RunJob) -> RunJob:
+def _on_task_device(group: RunGroup) -> RunGroup:
     """Ray hands a task its GPU as the only visible one: ``cuda:N`` becomes ``cuda`` there."""
-    device = job.config.device
+    device = group.config.device
     if device and device.startswith("cuda:"):
-        return dataclasses.replace(job, config=dataclasses.replace(job.config, device="cuda"))
-    return job
+        return RunGroup(tuple(
+            dataclasses.replace(job, config=dataclasses.replace(job.config, device="cuda")) for job in group.jobs
+        ))
+    return group
 
 
 def import_ray() -> Any:

@@ -38,9 +38,11 @@ from ..lookups import build_method
 from ..lookups import build_model
 from ..progress import NullReporter, Reporter
 from ..curation.training_subset import load_subset
-from ..training.loop import EpochStats, TrainingRun, check_same_config, run_epochs
+from ..training.distributed import World
+from ..training.loop import EpochStats, TrainingRun, check_same_config, run_epochs, train_epochs
+from ..training.together import auto_runs_together, train_together, why_not_together
 from .config import PROFILE_RESUMABLE_DIFFERENCES, ProfileConfig
-from .executors import RunJob, make_executor
+from .executors import RunGroup, RunJob, make_executor
 from .measures import RunRecord, compute_measures
 from .ranks import normalised_rank
 from .recorder import EpochRecorder
@@ -109,14 +111,17 @@ def _profile_locked(config: ProfileConfig, reporter: Reporter, bundle: DatasetBu
         else:
             jobs.append(job)
 
-    def finished(job: RunJob) -> None:
-        if job.record != out:
-            _merge(job.record, out, run_id_for(job.seed))
-            reporter.info(f"Run {job.k + 1}/{config.repeats} (seed {job.seed}) finished; merged into {out}.")
-        reporter.advance("runs", 1)
+    def finished(group: RunGroup) -> None:
+        for job in group.jobs:
+            if job.record != out:
+                _merge(job.record, out, run_id_for(job.seed))
+                reporter.info(f"Run {job.k + 1}/{config.repeats} (seed {job.seed}) finished; merged into {out}.")
+            reporter.advance("runs", 1)
 
-    work = (lambda job: _profile_run(job, bundle, reporter)) if executor.in_process else run_detached
-    executor.run(jobs, work, finished)
+    size = _group_size(config, len(jobs), reporter)
+    groups = [RunGroup(tuple(jobs[i : i + size])) for i in range(0, len(jobs), size)]
+    work = (lambda group: _profile_group(group, bundle, reporter)) if executor.in_process else run_detached
+    executor.run(groups, work, finished)
     reporter.finish("runs")
     return read_result(out)
 
@@ -157,20 +162,37 @@ def _merge(run_file: Path, out: Path, run_id: str) -> None:
     run_file.unlink()
 
 
-def run_detached(job: RunJob) -> None:
-    """One run in a worker process or a Ray task: everything goes to its own run file.
+def _group_size(config: ProfileConfig, n_jobs: int, reporter: Reporter) -> int:
+    """How many runs train together: ``--runs-together`` or the automatic choice, at most the
+    runs left, and 1 (said in one line when asked for more) where runs cannot be stacked."""
+    wanted = config.runs_together if config.runs_together is not None else auto_runs_together(config.device)
+    size = max(1, min(wanted, n_jobs))
+    if size == 1:
+        return 1
+    method = build_method(config.method, config.threat, **config.method_kwargs())
+    reason = why_not_together(config, method, World.from_environment().distributed)
+    if reason is None:
+        return size
+    if config.runs_together is not None:
+        reporter.info(f"--runs-together {wanted}: {reason}; the runs train one at a time.")
+    return 1
+
+
+def run_detached(group: RunGroup) -> None:
+    """A group of runs in a worker process or a Ray task: everything goes to the runs' own files.
 
     It uses the driver's CPU thread count, so its arithmetic is the sequential run's.
     """
-    torch.set_num_threads(job.threads)
-    config = job.config
+    first = group.jobs[0]
+    torch.set_num_threads(first.threads)
+    config = first.config
     bundle = get_dataset(config.dataset, config.data_dir, download=False)
-    if bundle.fingerprint != job.fingerprint:
+    if bundle.fingerprint != first.fingerprint:
         raise AdvqError(
-            f"Dataset {config.dataset} where run seed-{job.seed} executes differs from the driver's "
-            f"(fingerprint {bundle.fingerprint}, not {job.fingerprint})."
+            f"Dataset {config.dataset} where run seed-{first.seed} executes differs from the driver's "
+            f"(fingerprint {bundle.fingerprint}, not {first.fingerprint})."
         )
-    _profile_run(job, bundle, NullReporter())
+    _profile_group(group, bundle, NullReporter())
 
 
 def _is_complete(state: ProfileState, seed: int) -> bool:
@@ -217,51 +239,79 @@ def _prepare(out: Path, config: ProfileConfig, bundle: DatasetBundle, reporter: 
     return None  # --overwrite
 
 
-def _profile_run(job: RunJob, bundle: DatasetBundle, reporter: Reporter) -> None:
-    """Train, record and measure one run, each epoch written to ``job.record`` before ``last.pt``."""
-    config, out, record_file, k, seed, previous = job.config, job.out, job.record, job.k, job.seed, job.previous
-    own_file = record_file != out
-    run_id = run_id_for(seed)
-    run_dir = checkpoints_dir(out) / run_id
-    run = TrainingRun(config.run_config(seed, run_dir), bundle)
-    n = bundle.n_train
-    epochs = config.epochs
-    if previous is not None and previous.epochs_done > 0:
-        _restore(run, run_dir, previous, out)
-        reporter.info(f"Run {k + 1}/{config.repeats} (seed {seed}): resuming after epoch {run.epochs_done}.")
+def _profile_group(group: RunGroup, bundle: DatasetBundle, reporter: Reporter) -> None:
+    """Train, record and measure a group's runs: one alone, or several together in one pass.
+
+    Runs of a group killed at different epochs are resumed by training the ones behind
+    alone up to the furthest, then all together.
+    """
+    profiled = [ProfiledRun(job, bundle, reporter) for job in group.jobs]
+    if len(profiled) == 1:
+        only = profiled[0]
+        run_epochs(only.run, "profile", only.job.out, only.record, reporter, only.label, only.recorder)
     else:
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        if own_file:
-            create_profile(record_file, bundle, config)
-        with updating(record_file) as handle:
-            start_run(handle, run_id, run.config, n, len(run.train_indices), _relative(run_dir, out))
+        furthest = max(p.run.epochs_done for p in profiled)
+        for p in profiled:
+            if p.run.epochs_done < furthest:
+                train_epochs([p.run], lambda p=p: [p.run.run_epoch(p.recorder, reporter)], "profile", p.job.out,
+                             [p.record], reporter, f"{p.label}, catching up", until=furthest)
+        first, last = group.jobs[0], group.jobs[-1]
+        label = f"runs {first.k + 1}–{last.k + 1}/{first.config.repeats} (seeds {first.seed}–{last.seed}) together"
+        train_together([p.run for p in profiled], "profile", first.out, [p.record for p in profiled], reporter, label,
+                       [p.recorder for p in profiled])
+    for p in profiled:
+        p.measure(reporter)
 
-    recorder = EpochRecorder(n, run.device)
 
-    def record(stats: EpochStats) -> None:
+class ProfiledRun:
+    """One run of the profile: its training run, started or restored, and its record file."""
+
+    def __init__(self, job: RunJob, bundle: DatasetBundle, reporter: Reporter) -> None:
+        config, out, record_file, k, seed, previous = job.config, job.out, job.record, job.k, job.seed, job.previous
+        self.job, self.bundle, self.record_file = job, bundle, record_file
+        self.own_file = record_file != out
+        self.run_id = run_id = run_id_for(seed)
+        self.run_dir = run_dir = checkpoints_dir(out) / run_id
+        self.run = run = TrainingRun(config.run_config(seed, run_dir), bundle)
+        self.label = f"run {k + 1}/{config.repeats} (seed {seed})"
+        n = bundle.n_train
+        if previous is not None and previous.epochs_done > 0:
+            _restore(run, run_dir, previous, out)
+            reporter.info(f"Run {k + 1}/{config.repeats} (seed {seed}): resuming after epoch {run.epochs_done}.")
+        else:
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            if self.own_file:
+                create_profile(record_file, bundle, config)
+            with updating(record_file) as handle:
+                start_run(handle, run_id, run.config, n, len(run.train_indices), _relative(run_dir, out))
+        self.recorder = EpochRecorder(n, run.device)
+
+    def record(self, stats: EpochStats) -> None:
         """The epoch's rows into the record, then the checkpoint: the record is never behind last.pt."""
-        correct, true_prob = recorder.take()
-        with updating(record_file) as handle:
+        run = self.run
+        correct, true_prob = self.recorder.take()
+        with updating(self.record_file) as handle:
             write_epoch(
-                handle, run_id, stats.epoch, correct, true_prob,
+                handle, self.run_id, stats.epoch, correct, true_prob,
                 best_epoch=run.best_epoch, best_robust_acc=run.best_robust_acc, best_clean_acc=run.best_clean_acc,
                 train_robust_acc=stats.train_robust_acc,
             )
-        run.save(run_dir)
+        run.save(self.run_dir)
 
-    run_epochs(run, "profile", out, record, reporter, f"run {k + 1}/{config.repeats} (seed {seed})", recorder)
-
-    reporter.start("measures", f"measures, run {k + 1}/{config.repeats}", 1)
-    run_record = _run_record(config, bundle, record_file, run, run_id, run_dir)
-    measures = compute_measures(run_record)
-    measures[PROBLEM_RANK] = normalised_rank(np.nan_to_num(measures["instability"]), run_record.trained)
-    with updating(record_file) as handle:
-        finish_run(handle, run_id, measures)
-        if not own_file:
-            update_quality(handle)
-    reporter.advance("measures", 1)
-    reporter.finish("measures")
+    def measure(self, reporter: Reporter) -> None:
+        """The run's measures into its record, which marks it complete (and ``/quality`` in the profile)."""
+        config, k = self.job.config, self.job.k
+        reporter.start("measures", f"measures, run {k + 1}/{config.repeats}", 1)
+        run_record = _run_record(config, self.bundle, self.record_file, self.run, self.run_id, self.run_dir)
+        measures = compute_measures(run_record)
+        measures[PROBLEM_RANK] = normalised_rank(np.nan_to_num(measures["instability"]), run_record.trained)
+        with updating(self.record_file) as handle:
+            finish_run(handle, self.run_id, measures)
+            if not self.own_file:
+                update_quality(handle)
+        reporter.advance("measures", 1)
+        reporter.finish("measures")
 
 
 def _restore(run: TrainingRun, run_dir: Path, previous: RunState, out: Path) -> None:

@@ -9,10 +9,12 @@ exactly what an uninterrupted one would have done, without saving RNG states.
 from __future__ import annotations
 
 import math
+import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -309,21 +311,37 @@ def run_epochs(
     run: TrainingRun, command: str, out: Path, after_epoch: AfterEpoch, reporter: Reporter, label: str,
     observer: BatchObserver | None = None,
 ) -> None:
-    """Train ``run`` up to its configured epochs: the one epoch loop of every command.
+    """Train ``run`` up to its configured epochs (``train_epochs`` with one run alone)."""
+    train_epochs([run], lambda: [run.run_epoch(observer, reporter)], command, out, [after_epoch], reporter, label)
 
-    After each epoch the main process calls ``after_epoch`` and then ``advq_on_epoch_end``
-    (the built-in CSV logger writes the run's history.csv there); under torchrun the other
-    processes only train.
+
+def train_epochs(
+    runs: Sequence[TrainingRun], epoch: Callable[[], list[EpochStats]], command: str, out: Path,
+    after_epochs: Sequence[AfterEpoch], reporter: Reporter, label: str, until: int | None = None,
+) -> None:
+    """Train ``runs`` (all at one epoch) up to their configured epochs: the one epoch loop of every command.
+
+    ``epoch()`` trains every run one epoch, one alone or several together
+    (``training.together``), and returns their rows. After each epoch the main process
+    calls each run's ``after_epoch`` and then ``advq_on_epoch_end`` for it (the built-in
+    CSV logger writes the run's history.csv there); under torchrun the other processes
+    only train. Progress shows the runs' mean accuracies. ``until`` stops at that epoch
+    rather than the configured last.
     """
-    epochs = run.config.epochs
+    first = runs[0]
+    epochs = first.config.epochs if until is None else until
     reporter.start("epochs", label, epochs)
-    reporter.advance("epochs", run.epochs_done)
-    while run.epochs_done < epochs:
-        stats = run.run_epoch(observer, reporter)
-        if run.world.is_main:
-            after_epoch(stats)
-            notify(run.epoch_event(command, out))
-        shown = {"robust": stats.train_robust_acc, "test_robust": stats.test_robust_acc}
+    reporter.advance("epochs", first.epochs_done)
+    while first.epochs_done < epochs:
+        all_stats = epoch()
+        if first.world.is_main:
+            for run, after_epoch, stats in zip(runs, after_epochs, all_stats):
+                after_epoch(stats)
+                notify(run.epoch_event(command, out))
+        shown = {
+            "robust": statistics.fmean(s.train_robust_acc for s in all_stats),
+            "test_robust": statistics.fmean(s.test_robust_acc for s in all_stats),
+        }
         reporter.advance("epochs", 1, **{k: v for k, v in shown.items() if not math.isnan(v)})
     reporter.finish("epochs")
 

@@ -23,29 +23,56 @@ import re
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..methods.base import Method
 from ..progress import NullReporter, Reporter
 from ..random_streams import split_by_run
 from .augment import crop_and_flip
+from .config import TrainConfig
 from .evaluation import correctness
-from .loop import BatchObserver, EpochStats, TrainingRun, epoch_seed
+from .loop import AfterEpoch, BatchObserver, EpochStats, TrainingRun, epoch_seed, train_epochs
 from .performance import MixedPrecision
 from .stacked import StackedModels
 
 
-def why_not_together(run: TrainingRun) -> str | None:
-    """Why runs configured as ``run`` cannot train stacked (None: they can)."""
-    cfg = run.config
-    if run.world.distributed:
+AUTO_ON_ACCELERATOR = 4
+"""Runs stacked on a GPU when ``--runs-together`` is not given (see ``auto_runs_together``)."""
+
+
+def auto_runs_together(device: str | None) -> int:
+    """The group size when none is asked for: 1 on the CPU, ``AUTO_ON_ACCELERATOR`` on a GPU.
+
+    A rule, not a timed probe, so a command repeated gives the same file (stacked runs
+    match lone ones only to rounding). On the CPU stacking does not pay for models with
+    convolutions and gains little for the MLP at a realistic batch (benchmarks/profile_runs.py);
+    on a GPU one kernel for R models fills a device that one small model leaves idle.
+    """
+    accelerated = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+    return AUTO_ON_ACCELERATOR if accelerated else 1
+
+
+def why_not_together(config: TrainConfig, method: Method, distributed: bool = False) -> str | None:
+    """Why runs configured so cannot train stacked (None: they can), in words for one line."""
+    if distributed:
         return "under torchrun each run is already split across processes"
-    if cfg.compile or cfg.channels_last:
+    if config.compile or config.channels_last:
         return "--compile and --channels-last apply to one model at a time"
-    if not getattr(run.method, "stackable", True):
-        return f"method {cfg.method} couples the examples of a batch (its losses depend on the whole batch)"
+    if not getattr(method, "stackable", True):
+        return f"method {config.method} couples the examples of a batch (its losses depend on the whole batch)"
     return None
+
+
+def train_together(
+    runs: Sequence[TrainingRun], command: str, out: Path, after_epochs: Sequence[AfterEpoch], reporter: Reporter,
+    label: str, observers: Sequence[BatchObserver | None] | None = None,
+) -> None:
+    """``train_epochs`` for ``runs`` trained together (all at one epoch)."""
+    together = RunsTogether(runs)
+    train_epochs(runs, lambda: together.run_epoch(observers, reporter), command, out, after_epochs, reporter, label)
 
 
 class RunsTogether:
