@@ -18,7 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,10 +226,9 @@ def parse_workload_args(description: str, advq_args_help: str) -> argparse.Names
     return check_workload(parser, parser.parse_args())
 
 
-def time_training_sides(
-    args: argparse.Namespace, sides: Callable[[argparse.Namespace, Path, str | None], dict[str, Side]], note: str
-) -> dict[str, Timing]:
-    """Prepare the data in a scratch folder, print the machine and the workload, and time the sides."""
+@contextmanager
+def prepared_workload(args: argparse.Namespace, note: str) -> Iterator[tuple[Path, str | None]]:
+    """A scratch folder with the data prepared (and its data folder), once the machine and the workload are printed."""
     with tempfile.TemporaryDirectory(prefix="advq-bench-") as tmp:
         work = Path(tmp)
         data_dir = prepare_data(args, work)
@@ -238,4 +238,12 @@ def time_training_sides(
             f"batch {args.batch_size}, ε {args.eps}, {args.steps} steps of {args.step_size}; {note}; "
             f"median of {args.repeats} runs"
         )
+        yield work, data_dir
+
+
+def time_training_sides(
+    args: argparse.Namespace, sides: Callable[[argparse.Namespace, Path, str | None], dict[str, Side]], note: str
+) -> dict[str, Timing]:
+    """Prepare the data in a scratch folder, print the machine and the workload, and time the sides."""
+    with prepared_workload(args, note) as (work, data_dir):
         return median_times(sides(args, work, data_dir), args.repeats, thread_env(args.threads))

@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
 from common import (
-    Side, Timing, add_workload_arguments, check_workload, first_examples, median_times, prepare_data, print_machine,
-    thread_env, training_arguments,
+    Side, Timing, add_workload_arguments, check_workload, first_examples, median_times, prepared_workload, thread_env,
+    training_arguments,
 )
 
 
@@ -81,20 +80,13 @@ def main() -> None:
     args = parse_args()
     models = [m for m in args.models.split(",") if m]
     counts = [int(r) for r in args.runs.split(",") if r]
-    with tempfile.TemporaryDirectory(prefix="advq-bench-") as tmp:
-        work = Path(tmp)
-        data_dir = prepare_data(args, work)
-        print_machine(args.device, args.threads)
-        print(
-            f"workload: advq profile, PGD-AT on {args.dataset} ({args.n_train} examples), {args.epochs} epochs, "
-            f"batch {args.batch_size}, ε {args.eps}, {args.steps} steps of {args.step_size}, "
-            f"{args.eval_examples} evaluation examples; median of {args.repeats} runs"
-        )
+    args.model = ", ".join(models)
+    note = f"advq profile of R runs, {args.eval_examples} evaluation examples each"
+    with prepared_workload(args, note) as (work, data_dir):
         for model in models:
             for runs in counts:
                 times = median_times(sides(args, work, data_dir, model, runs), args.repeats, thread_env(args.threads))
                 report(model, runs, times)
-
 
 if __name__ == "__main__":
     main()

@@ -67,6 +67,20 @@ class BatchObserver(Protocol):
     def observe(self, indices: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None: ...
 
 
+def eval_mode_logits(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The logits of ``net`` in eval mode, without gradients; ``net`` is left in train mode."""
+    net.eval()
+    with torch.no_grad():
+        logits = net(x)
+    net.train()
+    return logits
+
+
+def tracking_logits(net: nn.Module, attack: PGD, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Logits under cross-entropy PGD with the training threat, for methods whose own attack is not that."""
+    return eval_mode_logits(net, attack(net, x, y))
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) % (2**63 - 1)
 
@@ -163,13 +177,13 @@ class TrainingRun:
             y = self.labels[rows]
             out = self.method(self.step_net, x, y)
             # the record is of the weights this step trained, before the optimiser moves them (as PGD-AT's)
-            tracked = self._separate_attack_logits(x, y) if track_separately and shard.weight else out.adv_logits
+            tracked = tracking_logits(self.net, self._tracking_attack, x, y) if track_separately and shard.weight else out.adv_logits
             loss = out.losses.mean() * shard.weight
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             if shard.weight:  # 0: a stand-in row of a process that got none of this batch
-                clean_logits = out.clean_logits if out.clean_logits is not None else self._clean_logits(x)
+                clean_logits = out.clean_logits if out.clean_logits is not None else eval_mode_logits(self.net, x)
                 totals += torch.stack([
                     out.losses.detach().sum().double(),
                     (clean_logits.argmax(1) == y).sum().double(),
@@ -190,17 +204,6 @@ class TrainingRun:
         self._update_best(stats)
         return stats
 
-    def _clean_logits(self, x: torch.Tensor) -> torch.Tensor:
-        self.net.eval()
-        with torch.no_grad():
-            logits = self.net(x)
-        self.net.train()
-        return logits
-
-    def _separate_attack_logits(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy PGD with the training threat, for methods whose own attack is not that."""
-        x_adv = self._tracking_attack(self.net, x, y)
-        return self._clean_logits(x_adv)
 
     def _evaluate(self, reporter: Reporter) -> tuple[float, float]:
         """Clean and PGD accuracy under the evaluation threat on the evaluation examples, each process

@@ -34,7 +34,9 @@ from ..random_streams import split_by_run
 from .augment import crop_and_flip
 from .config import TrainConfig
 from .evaluation import correctness
-from .loop import AfterEpoch, BatchObserver, EpochStats, TrainingRun, epoch_seed, train_epochs
+from .loop import (
+    AfterEpoch, BatchObserver, EpochStats, TrainingRun, epoch_seed, eval_mode_logits, tracking_logits, train_epochs,
+)
 from .performance import MixedPrecision
 from .stacked import StackedModels
 
@@ -151,12 +153,12 @@ class RunsTogether:
                 x = crop_and_flip(x)
             y = first.labels[flat]
             out = first.method(self.net, x, y)
-            tracked = self._tracking_logits(x, y) if tracks else out.adv_logits
+            tracked = tracking_logits(self.net, first._tracking_attack, x, y) if tracks else out.adv_logits
             loss = out.losses.view(runs, -1).mean(1).sum()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            clean_logits = out.clean_logits if out.clean_logits is not None else self._clean_logits(x)
+            clean_logits = out.clean_logits if out.clean_logits is not None else eval_mode_logits(self.net, x)
             totals += torch.stack([
                 out.losses.detach().view(runs, -1).sum(1).double(),
                 (clean_logits.argmax(1) == y).view(runs, -1).sum(1).double(),
@@ -169,17 +171,6 @@ class RunsTogether:
             reporter.advance("batches")
         reporter.finish("batches")
         return totals
-
-    def _clean_logits(self, x: torch.Tensor) -> torch.Tensor:
-        self.net.eval()
-        with torch.no_grad():
-            logits = self.net(x)
-        self.net.train()
-        return logits
-
-    def _tracking_logits(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy PGD with the training threat, for methods whose own attack is not that."""
-        return self._clean_logits(self.runs[0]._tracking_attack(self.net, x, y))
 
     def _evaluate(self, reporter: Reporter) -> list[tuple[float, float]]:
         """Each run's clean and PGD accuracy under the evaluation threat, as ``TrainingRun._evaluate``.
