@@ -126,3 +126,12 @@ def test_runs_that_cannot_be_stacked_say_so_and_train_one_at_a_time(tmp_path: Pa
     assert "--runs-together 2: method gairat couples the examples of a batch" in " ".join(result.output.split())
     with h5py.File(out, "r") as h:
         assert [g.attrs["status"] for g in runs_of(h)] == ["complete", "complete"]
+
+
+@pytest.mark.slow
+def test_worker_processes_train_groups_and_give_the_sequential_groups_profile(together: Path, tmp_path: Path):
+    out = tmp_path / "parallel.h5"
+    reporter = MessageReporter()
+    profile(make_config(out, repeats=3, runs_together=2, parallel=2), reporter)
+    assert len(reporter.merged()) == 3
+    assert_same_profile(out, together)

@@ -191,6 +191,7 @@ def cases() -> list:
     add("train", replaced(BASE["train"], "new", "run"), "run already holds a run: pass --resume to continue it")
     add("profile", [*BASE["profile"], "--min-perturbation-max", "x"], "Malformed --min-perturbation-max 'x'")
     add("profile", [*BASE["profile"], "--repeats", "0"], "--repeats must be at least 1")
+    add("profile", [*BASE["profile"], "--runs-together", "0"], "--runs-together must be at least 1")
     for target, message in [
         ("text.h5", "text.h5 is not an HDF5 file"),
         ("foreign.h5", "foreign.h5 is not an advq file of kind advq-profile (format: none)"),

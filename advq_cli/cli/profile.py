@@ -65,13 +65,13 @@ def profile_command(
         ),
     ] = None,
     runs_together: Annotated[
-        Optional[int],
+        int,
         typer.Option(
             "--runs-together", help="Runs trained together in one pass as a stacked ensemble, R (at most --repeats; "
-            "--parallel and ray then schedule groups of R). Default: 1 on the CPU, 4 on a GPU.",
+            "--parallel and ray then schedule groups of R). Each run's record then matches its lone run to rounding.",
             rich_help_panel=EXECUTION,
         ),
-    ] = None,
+    ] = 1,
     json_output: JsonOutput = False,
     **options: Any,
 ) -> None:

@@ -39,7 +39,7 @@ class ProfileConfig(TrainConfig):
     ``executor`` (sequential, parallel or ray) says where runs execute; unset, it is
     parallel when ``parallel`` (runs at once) is above 1, else sequential.
     ``runs_together`` runs train in one pass as a stacked ensemble (``training.together``),
-    groups of them going to the executor; unset, ``auto_runs_together`` decides.
+    groups of them going to the executor; 1 (each run alone, as before) by default.
     """
 
     out: Path = Path("runs/profile.h5")
@@ -48,7 +48,7 @@ class ProfileConfig(TrainConfig):
     executor: str | None = None
     parallel: int | None = None
     ray_address: str | None = None
-    runs_together: int | None = None
+    runs_together: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -60,7 +60,7 @@ class ProfileConfig(TrainConfig):
         self._check_executor()
 
     def _check_executor(self) -> None:
-        if self.runs_together is not None and self.runs_together < 1:
+        if self.runs_together < 1:
             raise ValueError(f"--runs-together must be at least 1, got {self.runs_together}.")
         if self.parallel is not None and self.parallel < 1:
             raise ValueError(f"--parallel must be at least 1, got {self.parallel}.")

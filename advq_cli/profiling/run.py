@@ -40,7 +40,7 @@ from ..progress import NullReporter, Reporter
 from ..curation.training_subset import load_subset
 from ..training.distributed import World
 from ..training.loop import EpochStats, TrainingRun, check_same_config, run_epochs, train_epochs
-from ..training.together import auto_runs_together, train_together, why_not_together
+from ..training.together import train_together, why_not_together
 from .config import PROFILE_RESUMABLE_DIFFERENCES, ProfileConfig
 from .executors import RunGroup, RunJob, make_executor
 from .measures import RunRecord, compute_measures
@@ -163,18 +163,16 @@ def _merge(run_file: Path, out: Path, run_id: str) -> None:
 
 
 def _group_size(config: ProfileConfig, n_jobs: int, reporter: Reporter) -> int:
-    """How many runs train together: ``--runs-together`` or the automatic choice, at most the
-    runs left, and 1 (said in one line when asked for more) where runs cannot be stacked."""
-    wanted = config.runs_together if config.runs_together is not None else auto_runs_together(config.device)
-    size = max(1, min(wanted, n_jobs))
-    if size == 1:
+    """How many runs train together: ``--runs-together``, at most the runs left, and 1 (said in
+    one line) where runs cannot be stacked."""
+    size = min(config.runs_together, n_jobs)
+    if size <= 1:
         return 1
     method = build_method(config.method, config.threat, **config.method_kwargs())
     reason = why_not_together(config, method, World.from_environment().distributed)
     if reason is None:
         return size
-    if config.runs_together is not None:
-        reporter.info(f"--runs-together {wanted}: {reason}; the runs train one at a time.")
+    reporter.info(f"--runs-together {config.runs_together}: {reason}; the runs train one at a time.")
     return 1
 
 

@@ -41,22 +41,6 @@ from .performance import MixedPrecision
 from .stacked import StackedModels
 
 
-AUTO_ON_ACCELERATOR = 4
-"""Runs stacked on a GPU when ``--runs-together`` is not given (see ``auto_runs_together``)."""
-
-
-def auto_runs_together(device: str | None) -> int:
-    """The group size when none is asked for: 1 on the CPU, ``AUTO_ON_ACCELERATOR`` on a GPU.
-
-    A rule, not a timed probe, so a command repeated gives the same file (stacked runs
-    match lone ones only to rounding). On the CPU stacking does not pay for models with
-    convolutions and gains little for the MLP at a realistic batch (benchmarks/profile_runs.py);
-    on a GPU one kernel for R models fills a device that one small model leaves idle.
-    """
-    accelerated = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
-    return AUTO_ON_ACCELERATOR if accelerated else 1
-
-
 def why_not_together(config: TrainConfig, method: Method, distributed: bool = False) -> str | None:
     """Why runs configured so cannot train stacked (None: they can), in words for one line."""
     if distributed:
