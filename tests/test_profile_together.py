@@ -120,7 +120,8 @@ def test_runs_that_cannot_be_stacked_say_so_and_train_one_at_a_time(tmp_path: Pa
     out = tmp_path / "gairat.h5"
     result = CliRunner().invoke(app, [
         "profile", "--dataset", "digits", "--model", "mlp", "--device", "cpu", "--out", str(out), "--repeats", "2",
-        "--epochs", "1", "--steps", "1", "--eval-examples", "10", "--method", "gairat", "--runs-together", "2",
+        "--epochs", "1", "--steps", "1", "--eval-examples", "0", "--min-perturbation-max", "1/255", "--method", "gairat",
+        "--runs-together", "2",
     ])
     assert result.exit_code == 0, result.output
     assert "--runs-together 2: method gairat couples the examples of a batch" in " ".join(result.output.split())

@@ -62,11 +62,11 @@ def models(name: str) -> list[torch.nn.Module]:
     built = []
     for seed in SEEDS:
         torch.manual_seed(seed)
-        built.append(build_model(name, 10, 1, 8, [0.5], [0.25]))
+        built.append(build_model(name, 10, 1, 8, [0.5], [0.25], **({"width": 8} if name == "preact-resnet18" else {})))
     return built
 
 
-@pytest.mark.parametrize("name", ["mlp", "small-cnn"])
+@pytest.mark.parametrize("name", ["mlp", "small-cnn", "preact-resnet18"])
 def test_a_stacked_forward_is_each_models_own_to_rounding_and_batch_norm_keeps_per_model_statistics(name):
     alone = models(name)
     stacked = StackedModels(models(name))
@@ -77,14 +77,14 @@ def test_a_stacked_forward_is_each_models_own_to_rounding_and_batch_norm_keeps_p
         for r, model in enumerate(alone):
             model.train(train)
             expected = model(x[r * 16 : (r + 1) * 16])
-            assert torch.allclose(out[r], expected, rtol=0, atol=1e-6)
+            assert torch.allclose(out[r], expected, rtol=0, atol=1e-5)  # rounding: ~1e-7 per layer
     unloaded = models(name)
     stacked.unload(unloaded)
     for model, back in zip(alone, unloaded):  # train mode moved each model's own running statistics
         for (key, value), other in zip(model.state_dict().items(), back.state_dict().values()):
             assert torch.allclose(value.float(), other.float(), rtol=0, atol=1e-6), key
-    if name == "small-cnn":
-        means = [m.state_dict()["net.1.running_mean"] for m in unloaded]
+    if name != "mlp":  # batch norm: each model moved its own statistics
+        means = [[v for k, v in m.state_dict().items() if k.endswith("running_mean")][0] for m in unloaded]
         assert not torch.allclose(means[0], means[1])
 
 
@@ -123,11 +123,12 @@ def train_together(cfgs: list[TrainConfig]) -> tuple[list[TrainingRun], list]:
 
 @pytest.mark.parametrize("name,method,most_flipped,prob_tolerance", [
     ("mlp", "pgd-at", 0, 1e-3),
-    ("mlp", "trades", 2, 0.01),  # a Gaussian start, and a separate attack for the record
+    ("mlp", "trades", 2, 0.01),  # a Gaussian start, a separate attack for the record (one epoch)
     pytest.param("small-cnn", "pgd-at", 5, 0.02, marks=pytest.mark.slow),  # batch norm amplifies rounding sooner
 ])
 def test_each_run_trained_together_records_what_it_records_alone(tmp_path, name, method, most_flipped, prob_tolerance):
-    cfgs = [config(tmp_path, seed, model=name, method=method) for seed in SEEDS]
+    epochs = {"epochs": 1, "milestones": []} if method == "trades" else {}
+    cfgs = [config(tmp_path, seed, model=name, method=method, **epochs) for seed in SEEDS]
     runs, together = train_together(cfgs)
     for r, cfg in enumerate(cfgs):
         run, alone = train_alone(cfg)
