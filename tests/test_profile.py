@@ -27,6 +27,7 @@ from advq_cli.profiling import (
     profile, read_quality,
 )
 from advq_cli.profiling import measures as M
+from advq_cli.profiling.epoch_rows import fold_epochs, pending_epochs, rows_dir
 from advq_cli.progress import NullReporter
 from advq_cli.training import TrainingRun
 
@@ -412,11 +413,30 @@ def test_resume_after_a_crash_mid_epoch_gives_the_identical_profile(profiled: Pa
         profile(make_config(out, repeats=2), CrashingReporter("batches", EPOCHS * batches + batches + 5))
     with h5py.File(out, "r") as h:
         assert h["runs/seed-0"].attrs["status"] == "complete"
-        assert h["runs/seed-1"].attrs["status"] == "partial" and h["runs/seed-1"].attrs["epochs_done"] == 1
-        assert (h["runs/seed-1/correct"][1:] == -1).all()
+        # seed 1's first epoch waits in its row file; the file holds none of its epochs yet
+        assert h["runs/seed-1"].attrs["status"] == "partial" and h["runs/seed-1"].attrs["epochs_done"] == 0
+        assert (h["runs/seed-1/correct"][()] == -1).all()
         assert list(h["quality"].attrs["runs"]) == ["seed-0"]
+    assert pending_epochs(checkpoints_dir(out) / "seed-1") == [1]
+    assert pending_epochs(checkpoints_dir(out) / "seed-0") == []  # folded when it completed
     profile(make_config(out, repeats=2, resume=True))
     assert_same_profile(out, profiled)
+
+
+def test_resume_after_a_fold_cut_short_gives_the_identical_profile(profiled: Path, tmp_path: Path) -> None:
+    """Killed after a fold had updated the file but before it removed the row files: nothing is folded twice."""
+    out = tmp_path / "half-folded.h5"
+    batches = math.ceil(1437 / 128)
+    with pytest.raises(SimulatedCrash):  # seed 0 killed in its third epoch
+        profile(make_config(out, repeats=2), CrashingReporter("batches", 2 * batches + 5))
+    run_dir = checkpoints_dir(out) / "seed-0"
+    kept = tmp_path / "kept"
+    shutil.copytree(rows_dir(run_dir), kept)
+    assert fold_epochs(out, "seed-0", run_dir).epochs_done == 2
+    shutil.copytree(kept, rows_dir(run_dir))
+    profile(make_config(out, repeats=2, resume=True))
+    assert_same_profile(out, profiled)
+    assert not list(checkpoints_dir(out).glob("*/epochs"))
 
 
 def test_resume_when_killed_between_the_file_and_the_checkpoint(profiled: Path, tmp_path: Path, monkeypatch) -> None:
@@ -433,8 +453,7 @@ def test_resume_when_killed_between_the_file_and_the_checkpoint(profiled: Path, 
     with pytest.raises(SimulatedCrash):
         profile(make_config(out, repeats=2))
     monkeypatch.setattr(TrainingRun, "save", original)
-    with h5py.File(out, "r") as h:
-        assert h["runs/seed-0"].attrs["epochs_done"] == 2
+    assert pending_epochs(checkpoints_dir(out) / "seed-0") == [1, 2]
     profile(make_config(out, repeats=2, resume=True))
     assert_same_profile(out, profiled)
 
