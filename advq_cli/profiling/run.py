@@ -132,8 +132,9 @@ def _plan(
     """The job that finishes run k, writing into the profile (in process) or its run file.
 
     When resuming, the run's row files are folded into the further advanced of its two
-    records, which is then copied to where the job writes (a profile begun sequentially may be resumed in parallel, and back).
-    A run file already complete is merged here, and there is no job (None).
+    records, which is then copied to where the job writes (a profile begun sequentially
+    may be resumed in parallel, and back). A run file already complete is merged here, and
+    there is no job (None).
     """
     run_id = run_id_for(seed)
     run_file = run_file_for(out, seed)
