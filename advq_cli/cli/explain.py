@@ -29,6 +29,12 @@ OutDir = Annotated[
     Optional[Path],
     typer.Option("--out-dir", help="Folder for the figures, report.md and summary.json (default: beside the profile)."),
 ]
+SubRunsOutDir = Annotated[
+    Optional[Path], typer.Option("--out-dir", help="Folder for the sub-runs, figures, report.md, summary.json.")
+]
+# The PGD attack on the lowest- and highest-quality examples (`explain examples`, `explain report`).
+ExtremesEps = Annotated[Optional[str], typer.Option("--eps", help="L∞ radius of the attack (default: twice the training ε).")]
+ExtremesSteps = Annotated[int, typer.Option("--steps", help="PGD iterations (step size ε/8).")]
 FINETUNE_EVALUATION = ("eval_eps", "eval_step_size", "eval_random_start")
 """The evaluation threat of `advq explain finetune`, the checkpoint's unless typed (its PGD iterations are --attack's)."""
 MaxPoints = Annotated[int, typer.Option("--max-points", help="Most examples drawn in a scatter plot (a seeded sample).")]
@@ -109,10 +115,8 @@ def examples_command(
     per_class: Annotated[
         int, typer.Option("--per-class", help="Examples per class of the lowest and of the highest quality.")
     ] = 4,
-    eps: Annotated[
-        Optional[str], typer.Option("--eps", help="L∞ radius of the attack (default: twice the training ε).")
-    ] = None,
-    steps: Annotated[int, typer.Option("--steps", help="PGD iterations (step size ε/8).")] = 20,
+    eps: ExtremesEps = None,
+    steps: ExtremesSteps = 20,
     classes: Annotated[
         Optional[str], typer.Option("--classes", help="Comma list of class names or labels (default: all, at most 20).")
     ] = None,
@@ -143,8 +147,6 @@ def examples_command(
     print_files(result)
 
 
-
-
 @explain_app.command("report")
 @handle_errors
 def report_command(
@@ -168,10 +170,8 @@ def report_command(
     per_class: Annotated[
         int, typer.Option("--per-class", help="Lowest- and highest-quality examples per class always in the gallery.")
     ] = 24,
-    eps: Annotated[
-        Optional[str], typer.Option("--eps", help="L∞ radius of the attack (default: twice the training ε).")
-    ] = None,
-    steps: Annotated[int, typer.Option("--steps", help="PGD iterations (step size ε/8).")] = 20,
+    eps: ExtremesEps = None,
+    steps: ExtremesSteps = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the map's sample and the attack.")] = 0,
     device: Device = None,
     data_dir: DataDir = None,
@@ -204,9 +204,7 @@ def finetune_command(
     profile: Annotated[
         Optional[Path], typer.Option("--profile", help="Profile whose problem rank defines the high-quality subset.")
     ] = None,
-    out_dir: Annotated[
-        Optional[Path], typer.Option("--out-dir", help="Folder for the sub-runs, figures, report.md, summary.json.")
-    ] = None,
+    out_dir: SubRunsOutDir = None,
     remove_lowest: Annotated[
         str, typer.Option("--remove-lowest", help="High-quality subset: the profile's ranked examples without this lowest fraction.")
     ] = "0.2",
@@ -265,9 +263,7 @@ def competing_command(
         Optional[str],
         typer.Option("--classes", help="One or two classes (names or labels) whose examples are added, e.g. airplane,ship."),
     ] = None,
-    out_dir: Annotated[
-        Optional[Path], typer.Option("--out-dir", help="Folder for the sub-runs, figures, report.md, summary.json.")
-    ] = None,
+    out_dir: SubRunsOutDir = None,
     core_fraction: Annotated[
         str,
         typer.Option("--core-fraction", help="Size of the class-balanced high-quality core, as a fraction of the ranked examples."),
