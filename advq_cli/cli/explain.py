@@ -189,7 +189,7 @@ def report_command(
 
 
 @explain_app.command("finetune")
-@with_options(inherited(FINETUNE_EVALUATION, "the checkpoint's"))
+@with_options(inherited(FINETUNE_EVALUATION, "the checkpoint's", panel="Evaluation attack (L∞ PGD)"))
 @handle_errors
 def finetune_command(
     ctx: typer.Context,

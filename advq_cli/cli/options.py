@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import re
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -79,7 +80,7 @@ SHARED: dict[str, SharedOption] = {
     "eval_eps": (Optional[str], _opt(None, "--eval-eps", help="Radius robust test accuracy is measured at, e.g. 8/255 (default: the dataset's: 8/255 on cifar10, cifar100 and tiny-imagenet, as the paper, also for --eps 12/255; the training --eps on digits and fashion-mnist, for which the paper sets none).", panel=EVALUATION)),
     "eval_step_size": (Optional[str], _opt(None, "--eval-step-size", help="Test PGD step size (default: the dataset's, 2/255 on the paper's datasets; --eval-eps/4 with --eval-eps; the training --step-size where the training radius is used).", panel=EVALUATION)),
     "eval_steps": (Optional[int], _opt(None, "--eval-steps", help="Test PGD iterations (default: 10; the training --steps where the training radius is used).", panel=EVALUATION)),
-    "eval_random_start": (bool, _opt(D.eval_random_start, "--eval-random-start/--eval-zero-start", help="Start the test PGD at a uniform random point instead of at x (the default, as the paper's code).", panel=EVALUATION)),
+    "eval_random_start": (bool, _opt(D.eval_random_start, "--eval-random-start/--eval-zero-start", help="Start the test PGD at a uniform random point instead of at x (default: at x, as the paper's code).", panel=EVALUATION)),
     "amp": (bool, _opt(D.amp, "--amp", help="bf16 mixed precision for the model's forward passes (fast on recent GPUs; attack gradients stay fp32).", panel=PERFORMANCE)),
     "channels_last": (bool, _opt(D.channels_last, "--channels-last", help="Channels-last memory format for the model and batches (faster convolutions on GPU).", panel=PERFORMANCE)),
     "compile": (bool, _opt(D.compile, "--compile", help="torch.compile the model (compiles for a while first; pays off on long GPU runs).", panel=PERFORMANCE)),
@@ -127,15 +128,21 @@ with_training_options = with_options(SHARED)
 """Every shared training option (`advq train`, `advq profile`)."""
 
 
-def inherited(names: Collection[str], source: str) -> dict[str, SharedOption]:
+def inherited(names: Collection[str], source: str, panel: str | None = None) -> dict[str, SharedOption]:
     """The shared training options among ``names`` (in the group's order) for a command whose runs
     take every option not typed from a stored run: the help shows ``source`` ("the profile's") as
-    the default. Only options typed reach the config (``configs.explicit_options``)."""
-    return {name: _default_from(SHARED[name], source) for name in SHARED if name in names}
+    the default, in place of the group's "(default: …)" for a new run, and the options under
+    ``panel`` where given. Only options typed reach the config (``configs.explicit_options``)."""
+    return {name: _default_from(SHARED[name], source, panel) for name in SHARED if name in names}
 
 
-def _default_from(shared: SharedOption, source: str) -> SharedOption:
+_NEW_RUN_DEFAULT = re.compile(r" \(default: [^()]*\)")
+
+
+def _default_from(shared: SharedOption, source: str, panel: str | None) -> SharedOption:
     hint, (default, option) = shared
     option = copy.copy(option)  # the group's own declaration keeps its default for `advq train`
     option.show_default = source
+    option.help = _NEW_RUN_DEFAULT.sub("", option.help or "")
+    option.rich_help_panel = panel or option.rich_help_panel
     return hint, (default, option)
