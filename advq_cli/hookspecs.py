@@ -26,7 +26,7 @@ class EpochEvent:
     """One finished epoch of one run, in plain values a logger can write anywhere."""
 
     command: str
-    """``"train"`` or ``"profile"``."""
+    """``"train"``, ``"profile"`` or ``"explain finetune"`` (the sweep's and competing's sub-runs: ``"train"``)."""
     out: Path
     """The command's ``--out``: the run folder (train) or the profile's HDF5 file (profile)."""
     run_dir: Path

@@ -17,20 +17,9 @@ from advq_cli.plugins import register_plugin, unregister_plugin
 from advq_cli.profiling import ProfileConfig, checkpoints_dir, profile
 from advq_cli.training import TrainConfig, train
 
-from conftest import FAST_DIGITS
+from conftest import FAST_DIGITS, EpochCollector
 
 TRAIN = TrainConfig(**{**FAST_DIGITS, "epochs": 2, "steps": 2, "eval_examples": 60})
-
-
-class Collector:
-    """A logger plugin that keeps what it is told."""
-
-    def __init__(self) -> None:
-        self.events: list[EpochEvent] = []
-
-    @hookimpl
-    def advq_on_epoch_end(self, event: EpochEvent) -> None:
-        self.events.append(event)
 
 
 class Broken:
@@ -58,7 +47,7 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
 
 
 def test_train_tells_a_plugin_every_epoch_with_the_epochs_numbers(plugin, tmp_path):
-    collector = plugin(Collector(), "collector")
+    collector = plugin(EpochCollector(), "collector")
     out = tmp_path / "run"
     result = train(replace(TRAIN, out=out))
     events = collector.events
@@ -75,7 +64,7 @@ def test_train_tells_a_plugin_every_epoch_with_the_epochs_numbers(plugin, tmp_pa
 
 
 def test_profile_tells_a_plugin_every_epoch_of_every_run_and_logs_each_run(plugin, tmp_path):
-    collector = plugin(Collector(), "collector")
+    collector = plugin(EpochCollector(), "collector")
     out = tmp_path / "digits.h5"
     config = ProfileConfig(**{**asdict(TRAIN), "out": out, "repeats": 2, "min_perturbation_max": 4 / 255})
     result = profile(config)
@@ -94,7 +83,7 @@ def test_profile_tells_a_plugin_every_epoch_of_every_run_and_logs_each_run(plugi
 
 
 def test_a_failing_logger_stops_the_run_with_its_name_and_resume_continues(plugin, tmp_path):
-    collector = plugin(Collector(), "collector")
+    collector = plugin(EpochCollector(), "collector")
     plugin(Broken(), "broken-logger")
     out = tmp_path / "run"
     with pytest.raises(AdvqError, match=r"Plugin 'broken-logger' failed at the end of epoch 1 .*logger down"):

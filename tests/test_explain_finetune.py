@@ -4,6 +4,7 @@ evaluation files, the figures drawn from them, resumption, refusals and the comm
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,9 @@ from advq_cli.lookups import get_dataset
 from advq_cli.errors import AdvqError, FingerprintMismatchError
 from advq_cli.explaining import FinetuneConfig, explain_finetune
 from advq_cli.explaining.finetune import TargetedPair, towards
+from advq_cli.plugins import register_plugin, unregister_plugin
 from advq_cli.threat import Threat
+from conftest import EpochCollector
 from appendix_g import (
     TRAIN_EPS, as_array, check_files, checkpoint_of, class_accuracy, evaluation_file, make_profile, problem_rank,
     summary_of,
@@ -36,12 +39,36 @@ def digits_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def finetuned(digits_profile: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The robust checkpoint fine-tuned with the pair 0:8 on all data and on the high-quality subset."""
+    """The robust checkpoint fine-tuned with the pair 0:8 on all data and on the high-quality subset,
+    with a logger plugin listening."""
     out_dir = tmp_path_factory.mktemp("finetune") / "out"
     config = FinetuneConfig(
         checkpoint=checkpoint_of(digits_profile), profile=digits_profile, pairs=[["0", "8"]], out_dir=out_dir, **FAST
     )
-    return config, explain_finetune(config)
+    collector = EpochCollector()
+    name = register_plugin(collector, name="finetune-collector")
+    try:
+        result = explain_finetune(config)
+    finally:
+        unregister_plugin(name)
+    return config, result, collector.events
+
+
+def test_every_fine_tuning_epoch_reaches_the_plugins_and_history_csv(finetuned) -> None:
+    _, result, events = finetuned
+    runs = result.out_dir / "runs"
+    assert [(e.command, e.run_id, e.epoch, e.epochs) for e in events] == [
+        ("explain finetune", run, epoch, 2) for run in ("0-8-all", "0-8-high_quality") for epoch in (1, 2)
+    ]
+    for event in events:
+        assert event.run_dir == runs / event.run_id and event.history[-1] == event.stats
+    for run in ("0-8-all", "0-8-high_quality"):
+        mine = [e for e in events if e.run_id == run]
+        with (runs / run / "history.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+        assert [int(r["epoch"]) for r in rows] == [1, 2]
+        assert [float(r["train_robust_acc"]) for r in rows] == pytest.approx(
+            [e.stats["train_robust_acc"] for e in mine], abs=1e-6)
 
 
 def test_the_targeted_pair_attack_descends_towards_the_target(digits_run) -> None:
@@ -67,7 +94,7 @@ def test_the_targeted_pair_attack_descends_towards_the_target(digits_run) -> Non
 
 @pytest.mark.slow
 def test_per_class_accuracies_come_from_the_stored_models(finetuned, digits_profile: Path) -> None:
-    config, result = finetuned
+    config, result, _ = finetuned
     out_dir = result.out_dir
     summary = summary_of(out_dir)
     assert summary == result.summary and summary["command"] == "finetune"
@@ -122,7 +149,7 @@ def test_per_class_accuracies_come_from_the_stored_models(finetuned, digits_prof
 
 
 def test_a_rerun_resumes_and_skips_finished_sub_runs(finetuned) -> None:
-    config, result = finetuned
+    config, result, _ = finetuned
     runs = result.out_dir / "runs"
     stamps = {p: p.stat().st_mtime_ns for p in runs.rglob("*.pt")}
     (runs / "0-8-all/evaluation.h5").unlink()  # as if interrupted before its evaluation

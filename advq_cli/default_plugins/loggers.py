@@ -10,7 +10,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +21,12 @@ from ..atomic import atomic_write_text
 from ..errors import AdvqError
 from ..events import EpochEvent
 from ..hookspecs import hookimpl
-from ..training.loop import EpochStats, history_csv
 
 TENSORBOARD_ENV = "ADVQ_TENSORBOARD"
+
+HISTORY_COLUMNS = (
+    "epoch", "lr", "train_loss", "train_clean_acc", "train_robust_acc", "test_clean_acc", "test_robust_acc", "seconds",
+)
 
 _writers: dict[Path, Any] = {}
 """Open SummaryWriters by log folder: one event file per run and process."""
@@ -36,8 +42,18 @@ def advq_on_epoch_end(event: EpochEvent) -> None:
 
 
 def write_history(event: EpochEvent) -> None:
-    rows = [EpochStats(**row) for row in event.history]
-    atomic_write_text(event.run_dir / "history.csv", history_csv(rows))
+    """The whole history every epoch, so a resumed run's file is complete: the one writer of history.csv."""
+    atomic_write_text(event.run_dir / "history.csv", history_csv(event.history))
+
+
+def history_csv(history: Iterable[Mapping[str, float]]) -> str:
+    """The rows (``EpochStats`` as dicts) in HISTORY_COLUMNS' order, floats to six decimals."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()
 
 
 def tensorboard_dir(root: Path, event: EpochEvent) -> Path:

@@ -39,7 +39,7 @@ from ..methods.base import Method, MethodOutput
 from ..progress import NullReporter, Reporter
 from ..threat import Threat
 from ..training import TrainConfig, TrainingRun
-from ..training.loop import history_csv
+from ..training.loop import run_epochs
 from .examples import profile_dataset
 from .profiles import Profile, read_profile
 from .report import ExplainResult, finish, markdown_table, number, writing
@@ -243,21 +243,13 @@ def finetune_config(config: FinetuneConfig, payload: dict[str, Any], folder: Pat
 def finetune(cfg: TrainConfig, payload: dict[str, Any], bundle: DatasetBundle, pair: Pair, reporter: Reporter) -> Path:
     """Fine-tune the checkpoint's weights in ``cfg.out`` (continuing a run stored there); returns its ``best.pt``."""
     out = Path(cfg.out)
-    run = TrainingRun(cfg, bundle)
+    run = TrainingRun(cfg, bundle, method=TargetedPair(cfg.threat, pair.target, pair.other))
     run.model.load_state_dict(payload["state_dict"])
-    run.method = TargetedPair(cfg.threat, pair.target, pair.other)
     if (out / "last.pt").is_file():
         run.restore(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", to_yaml(run.config))
-    reporter.start("epochs", "fine-tuning", cfg.epochs)
-    reporter.advance("epochs", run.epochs_done)
-    while run.epochs_done < cfg.epochs:
-        stats = run.run_epoch(reporter=reporter)
-        run.save(out)
-        atomic_write_text(out / "history.csv", history_csv(run.history))
-        reporter.advance("epochs", 1, robust=stats.train_robust_acc)
-    reporter.finish("epochs")
+    run_epochs(run, f"explain {COMMAND}", out, lambda stats: run.save(out), reporter, "fine-tuning")
     return out / "best.pt"
 
 

@@ -3,7 +3,7 @@
 ``EpochRecorder`` is the ``BatchObserver`` handed to ``TrainingRun.run_epoch``: for every
 batch it scatters, by global training index, whether the logits under the training attack
 classify the example correctly and the softmax probability of its true class. Nothing
-leaves the device until ``to_host`` copies both rows once at the end of the epoch.
+leaves the device until ``take`` copies both rows once at the end of the epoch.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class EpochRecorder:
         self.correct = torch.full((self.n_examples,), NOT_TRAINED, dtype=torch.int8, device=device)
         self.true_prob = torch.full((self.n_examples,), float("nan"), dtype=torch.float16, device=device)
 
-    def reset(self) -> None:
+    def _reset(self) -> None:
         """Forget the previous epoch: every example back to not-trained / NaN."""
         self.correct.fill_(NOT_TRAINED)
         self.true_prob.fill_(float("nan"))
@@ -36,6 +36,8 @@ class EpochRecorder:
         true_prob = logits.softmax(1).gather(1, labels.view(-1, 1)).view(-1)
         self.true_prob[indices] = true_prob.to(torch.float16)
 
-    def to_host(self) -> tuple[np.ndarray, np.ndarray]:
-        """The epoch's rows as numpy arrays (one device-to-host copy each)."""
-        return self.correct.cpu().numpy(), self.true_prob.cpu().numpy()
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        """The epoch's rows as numpy arrays (one device-to-host copy each), forgotten here for the next epoch."""
+        rows = self.correct.to("cpu", copy=True).numpy(), self.true_prob.to("cpu", copy=True).numpy()
+        self._reset()
+        return rows

@@ -34,14 +34,13 @@ from ..datasets import DatasetBundle
 from ..lookups import get_dataset
 from ..devices import resolve_device
 from ..errors import AdvqError
-from ..events import notify
 from ..h5store import updating
 from ..locking import exclusive
 from ..lookups import build_method
 from ..lookups import build_model
 from ..progress import NullReporter, Reporter
 from ..curation.training_subset import load_subset
-from ..training.loop import TrainingRun, check_same_config
+from ..training.loop import EpochStats, TrainingRun, check_same_config, run_epochs
 from .config import PROFILE_RESUMABLE_DIFFERENCES, ProfileConfig
 from .executors import RunJob, make_executor
 from .measures import RunRecord, compute_measures
@@ -233,8 +232,8 @@ def _prepare(out: Path, config: ProfileConfig, bundle: DatasetBundle, reporter: 
 
 def _profile_run(job: RunJob, bundle: DatasetBundle, reporter: Reporter) -> None:
     """Train, record and measure one run, each epoch written to ``job.record`` before ``last.pt``."""
-    config, out, record, k, seed, previous = job.config, job.out, job.record, job.k, job.seed, job.previous
-    own_file = record != out
+    config, out, record_file, k, seed, previous = job.config, job.out, job.record, job.k, job.seed, job.previous
+    own_file = record_file != out
     run_id = run_id_for(seed)
     run_dir = checkpoints_dir(out) / run_id
     run = TrainingRun(config.run_config(seed, run_dir), bundle)
@@ -247,36 +246,30 @@ def _profile_run(job: RunJob, bundle: DatasetBundle, reporter: Reporter) -> None
         if run_dir.exists():
             shutil.rmtree(run_dir)
         if own_file:
-            create_profile(record, bundle, config)
-        with updating(record) as handle:
+            create_profile(record_file, bundle, config)
+        with updating(record_file) as handle:
             start_run(handle, run_id, run.config, n, len(run.train_indices), _relative(run_dir, out))
 
     recorder = EpochRecorder(n, run.device)
-    reporter.start("epochs", f"run {k + 1}/{config.repeats} (seed {seed})", epochs)
-    reporter.advance("epochs", run.epochs_done)
-    while run.epochs_done < epochs:
-        recorder.reset()
-        stats = run.run_epoch(recorder, reporter)
-        correct, true_prob = recorder.to_host()
+
+    def record(stats: EpochStats) -> None:
+        """The epoch's rows to their row file, then the checkpoint: the record is never behind last.pt."""
+        correct, true_prob = recorder.take()
         append_epoch(
             run_dir, stats.epoch, correct, true_prob,
             best_epoch=run.best_epoch, best_robust_acc=run.best_robust_acc, best_clean_acc=run.best_clean_acc,
             train_robust_acc=stats.train_robust_acc,
         )
         run.save(run_dir)
-        notify(run.epoch_event("profile", out))
-        reporter.advance(
-            "epochs", 1, robust_acc=stats.train_robust_acc,
-            s_per_epoch=f"{stats.seconds:.1f}",
-        )
-    reporter.finish("epochs")
-    fold_epochs(record, run_id, run_dir)
+
+    run_epochs(run, "profile", out, record, reporter, f"run {k + 1}/{config.repeats} (seed {seed})", recorder)
+    fold_epochs(record_file, run_id, run_dir)
 
     reporter.start("measures", f"measures, run {k + 1}/{config.repeats}", 1)
-    run_record = _run_record(config, bundle, record, run, run_id, run_dir)
+    run_record = _run_record(config, bundle, record_file, run, run_id, run_dir)
     measures = compute_measures(run_record)
     measures[PROBLEM_RANK] = normalised_rank(np.nan_to_num(measures["instability"]), run_record.trained)
-    with updating(record) as handle:
+    with updating(record_file) as handle:
         finish_run(handle, run_id, measures)
         if not own_file:
             update_quality(handle)

@@ -8,13 +8,11 @@ exactly what an uninterrupted one would have done, without saving RNG states.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
@@ -32,17 +30,13 @@ from ..events import notify
 from ..hookspecs import EpochEvent
 from ..locking import exclusive
 from ..lookups import build_method, build_model, get_dataset
+from ..methods.base import Method
 from ..progress import NullReporter, Reporter
 from .augment import crop_and_flip
 from .config import RESUMABLE_DIFFERENCES, TrainConfig
 from .distributed import World, process_group
 from .evaluation import correctness
 from .performance import fast_forward
-
-HISTORY_COLUMNS = (
-    "epoch", "lr", "train_loss", "train_clean_acc", "train_robust_acc", "test_clean_acc", "test_robust_acc", "seconds",
-)
-
 
 @dataclass
 class EpochStats:
@@ -80,9 +74,13 @@ class TrainingRun:
 
     ``world`` says which process of a torchrun job this is (alone by default); every
     process holds the whole training set and trains on its shard of each batch.
+    ``method`` replaces the configured one (``explain finetune``'s targeted training).
     """
 
-    def __init__(self, config: TrainConfig, bundle: DatasetBundle | None = None, world: World | None = None) -> None:
+    def __init__(
+        self, config: TrainConfig, bundle: DatasetBundle | None = None, world: World | None = None,
+        method: Method | None = None,
+    ) -> None:
         self.world = world or World()
         self.device = self.world.device(config.device)
         self.bundle = bundle or get_dataset(config.dataset, config.data_dir, config.download)
@@ -111,7 +109,7 @@ class TrainingRun:
         """What the loop calls: ``self.model`` run as configured (same parameters; ``self.model`` is saved)."""
         self.step_net = self.world.wrap(self.net, self.device)
         """What the training step calls: ``self.net``, in DDP when several processes train it."""
-        self.method = build_method(config.method, config.threat, **config.method_kwargs())
+        self.method = method or build_method(config.method, config.threat, **config.method_kwargs())
         self.optimizer = torch.optim.SGD(
             self.model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
@@ -295,6 +293,33 @@ class TrainingRun:
             save_checkpoint(best_path, self._best_payload())
 
 
+AfterEpoch = Callable[[EpochStats], None]
+"""A command's own writes after an epoch (the profile's record, checkpoints), before the plugins hear of it."""
+
+
+def run_epochs(
+    run: TrainingRun, command: str, out: Path, after_epoch: AfterEpoch, reporter: Reporter, label: str,
+    observer: BatchObserver | None = None,
+) -> None:
+    """Train ``run`` up to its configured epochs: the one epoch loop of every command.
+
+    After each epoch the main process calls ``after_epoch`` and then ``advq_on_epoch_end``
+    (the built-in CSV logger writes the run's history.csv there); under torchrun the other
+    processes only train.
+    """
+    epochs = run.config.epochs
+    reporter.start("epochs", label, epochs)
+    reporter.advance("epochs", run.epochs_done)
+    while run.epochs_done < epochs:
+        stats = run.run_epoch(observer, reporter)
+        if run.world.is_main:
+            after_epoch(stats)
+            notify(run.epoch_event(command, out))
+        shown = {"robust": stats.train_robust_acc, "test_robust": stats.test_robust_acc}
+        reporter.advance("epochs", 1, **{k: v for k, v in shown.items() if not math.isnan(v)})
+    reporter.finish("epochs")
+
+
 def check_same_config(stored: dict[str, Any], current: dict[str, Any], where: Path) -> None:
     """A resume must continue the same experiment: refuse any other difference."""
     keys = (set(stored) | set(current)) - RESUMABLE_DIFFERENCES
@@ -302,15 +327,6 @@ def check_same_config(stored: dict[str, Any], current: dict[str, Any], where: Pa
     if differing:
         shown = ", ".join(f"{k} ({stored.get(k)!r} → {current.get(k)!r})" for k in differing)
         raise AdvqError(f"Cannot resume {where}: the configuration differs in {shown}.")
-
-
-def history_csv(history: list[EpochStats]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for stats in history:
-        writer.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(stats).items()})
-    return buffer.getvalue()
 
 
 RUN_FILES = ("config.yaml", "best.pt", "last.pt", "history.csv")
@@ -362,19 +378,13 @@ def _train_locked(config: TrainConfig, world: World, reporter: Reporter, observe
         if resuming:
             run.restore(out)
             reporter.info(f"Resuming {out} after epoch {run.epochs_done}.")
-        reporter.start("epochs", "training", config.epochs)
-        reporter.advance("epochs", run.epochs_done)
-        while run.epochs_done < config.epochs:
-            stats = run.run_epoch(observer, reporter)
-            if world.is_main:
-                out.mkdir(parents=True, exist_ok=True)
-                run.save(out)
-                # with the epoch's checkpoint, so an --overwrite killed in its first epoch leaves the old run whole
-                atomic_write_text(out / "config.yaml", to_yaml(run.config))  # with the evaluation threat filled in
-                notify(run.epoch_event("train", out))  # the built-in CSV logger writes history.csv
-            reporter.advance("epochs", 1, robust=stats.train_robust_acc, test_robust=stats.test_robust_acc)
-        reporter.finish("epochs")
-        if world.is_main:
-            atomic_write_text(out / "history.csv", history_csv(run.history))
+
+        def save(stats: EpochStats) -> None:
+            out.mkdir(parents=True, exist_ok=True)
+            run.save(out)
+            # with the epoch's checkpoint, so an --overwrite killed in its first epoch leaves the old run whole
+            atomic_write_text(out / "config.yaml", to_yaml(run.config))  # with the evaluation threat filled in
+
+        run_epochs(run, "train", out, save, reporter, "training", observer)
         world.barrier()
     return TrainResult(out, run.best_epoch, run.best_robust_acc, run.best_clean_acc, run.history)
