@@ -430,13 +430,14 @@ def test_resume_after_a_crash_mid_epoch_gives_the_identical_profile(profiled: Pa
     assert not list(checkpoints_dir(out).glob("*/epochs"))  # every row file folded and removed
 
 
-def test_resume_when_killed_between_the_file_and_the_checkpoint(profiled: Path, tmp_path: Path, monkeypatch) -> None:
-    """The file records epoch 2 but last.pt still holds epoch 1: epoch 2 is trained again."""
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_resume_when_killed_between_the_file_and_the_checkpoint(profiled: Path, tmp_path: Path, monkeypatch, epoch) -> None:
+    """The record holds epoch ``epoch`` but last.pt the one before (or none yet): that epoch is trained again."""
     out = tmp_path / "between.h5"
     original = TrainingRun.save
 
     def save_then_die(self, run_dir):
-        if self.config.seed == 0 and self.epochs_done == 2:
+        if self.config.seed == 0 and self.epochs_done == epoch:
             raise SimulatedCrash
         original(self, run_dir)
 
@@ -444,7 +445,8 @@ def test_resume_when_killed_between_the_file_and_the_checkpoint(profiled: Path, 
     with pytest.raises(SimulatedCrash):
         profile(make_config(out, repeats=2))
     monkeypatch.setattr(TrainingRun, "save", original)
-    assert pending_epochs(checkpoints_dir(out) / "seed-0") == [1, 2]
+    assert pending_epochs(checkpoints_dir(out) / "seed-0") == list(range(1, epoch + 1))
+    assert (checkpoints_dir(out) / "seed-0" / "last.pt").is_file() == (epoch > 1)
     profile(make_config(out, repeats=2, resume=True))
     assert_same_profile(out, profiled)
 

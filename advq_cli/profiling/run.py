@@ -239,7 +239,7 @@ def _profile_run(job: RunJob, bundle: DatasetBundle, reporter: Reporter) -> None
     run = TrainingRun(config.run_config(seed, run_dir), bundle)
     n = bundle.n_train
     epochs = config.epochs
-    if previous is not None and previous.epochs_done > 0:
+    if previous is not None and _has_checkpoint_or_more_epochs(previous, out):
         _restore(run, run_dir, previous, out)
         reporter.info(f"Run {k + 1}/{config.repeats} (seed {seed}): resuming after epoch {run.epochs_done}.")
     else:
@@ -275,6 +275,15 @@ def _profile_run(job: RunJob, bundle: DatasetBundle, reporter: Reporter) -> None
             update_quality(handle)
     reporter.advance("measures", 1)
     reporter.finish("measures")
+
+
+def _has_checkpoint_or_more_epochs(previous: RunState, out: Path) -> bool:
+    """Whether a run continues where it stopped. One killed between its first epoch's record and its
+    first checkpoint has only epoch 1 to lose and starts again (a missing checkpoint is an error later)."""
+    if previous.epochs_done == 0:
+        return False
+    saved = run_checkpoints(out, previous.run_id, previous.checkpoints) / "last.pt"
+    return previous.epochs_done > 1 or saved.is_file()
 
 
 def _restore(run: TrainingRun, run_dir: Path, previous: RunState, out: Path) -> None:
