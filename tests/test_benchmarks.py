@@ -55,6 +55,14 @@ def test_startup_prints_a_ratio_per_command():
         assert ratio(stdout, f"{command} ratio (advq time / import torch time)") > 0
 
 
+def test_profile_write_prints_the_bytes_and_seconds_of_an_epoch_before_and_after():
+    stdout = run_script("profile_write.py", "--n", "2000", "--epochs", "6", "--at", "3", "--runs", "1,2", "--repeats", "1")
+    ratios = [float(r) for r in re.findall(r"ratio \(before bytes / after bytes\): ([0-9.]+)", stdout)]
+    assert len(ratios) == 2 and ratios[1] > ratios[0] > 1  # the rewrite grows with the runs held, the row file not
+    assert len(re.findall(r"ratio \(before time / after time\): [0-9.]+", stdout)) == 2
+    assert len(re.findall(r"fold at the end of the run \(6 row files into the file\)", stdout)) == 2
+
+
 @pytest.mark.slow
 def test_evaluate_speed_prints_a_ratio_per_attack():
     stdout = run_script("evaluate_speed.py", "--device", "cpu", "--n-examples", "64", "--autoattack-examples", "4",

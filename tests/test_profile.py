@@ -27,6 +27,7 @@ from advq_cli.profiling import (
     profile, read_quality,
 )
 from advq_cli.profiling import measures as M
+from advq_cli.profiling.epoch_rows import fold_epochs, pending_epochs, rows_dir
 from advq_cli.progress import NullReporter
 from advq_cli.training import TrainingRun
 
@@ -413,20 +414,30 @@ def test_resume_after_a_crash_mid_epoch_gives_the_identical_profile(profiled: Pa
         profile(make_config(out, repeats=2), CrashingReporter("batches", EPOCHS * batches + batches + 5))
     with h5py.File(out, "r") as h:
         assert h["runs/seed-0"].attrs["status"] == "complete"
-        assert h["runs/seed-1"].attrs["status"] == "partial" and h["runs/seed-1"].attrs["epochs_done"] == 1
-        assert (h["runs/seed-1/correct"][1:] == -1).all()
+        # seed 1's first epoch waits in its row file; the file holds none of its epochs yet
+        assert h["runs/seed-1"].attrs["status"] == "partial" and h["runs/seed-1"].attrs["epochs_done"] == 0
+        assert (h["runs/seed-1/correct"][()] == -1).all()
         assert list(h["quality"].attrs["runs"]) == ["seed-0"]
+    assert pending_epochs(checkpoints_dir(out) / "seed-1") == [1]
+    assert pending_epochs(checkpoints_dir(out) / "seed-0") == []  # folded when it completed
+    # and then killed again after a fold had updated the file but before it removed the row file
+    run_dir = checkpoints_dir(out) / "seed-1"
+    shutil.copytree(rows_dir(run_dir), tmp_path / "kept")
+    assert fold_epochs(out, "seed-1", run_dir).epochs_done == 1
+    shutil.copytree(tmp_path / "kept", rows_dir(run_dir))
     profile(make_config(out, repeats=2, resume=True))
     assert_same_profile(out, profiled)
+    assert not list(checkpoints_dir(out).glob("*/epochs"))  # every row file folded and removed
 
 
-def test_resume_when_killed_between_the_file_and_the_checkpoint(profiled: Path, tmp_path: Path, monkeypatch) -> None:
-    """The file records epoch 2 but last.pt still holds epoch 1: epoch 2 is trained again."""
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_resume_when_killed_between_the_file_and_the_checkpoint(profiled: Path, tmp_path: Path, monkeypatch, epoch) -> None:
+    """The record holds epoch ``epoch`` but last.pt the one before (or none yet): that epoch is trained again."""
     out = tmp_path / "between.h5"
     original = TrainingRun.save
 
     def save_then_die(self, run_dir):
-        if self.config.seed == 0 and self.epochs_done == 2:
+        if self.config.seed == 0 and self.epochs_done == epoch:
             raise SimulatedCrash
         original(self, run_dir)
 
@@ -434,8 +445,8 @@ def test_resume_when_killed_between_the_file_and_the_checkpoint(profiled: Path, 
     with pytest.raises(SimulatedCrash):
         profile(make_config(out, repeats=2))
     monkeypatch.setattr(TrainingRun, "save", original)
-    with h5py.File(out, "r") as h:
-        assert h["runs/seed-0"].attrs["epochs_done"] == 2
+    assert pending_epochs(checkpoints_dir(out) / "seed-0") == list(range(1, epoch + 1))
+    assert (checkpoints_dir(out) / "seed-0" / "last.pt").is_file() == (epoch > 1)
     profile(make_config(out, repeats=2, resume=True))
     assert_same_profile(out, profiled)
 

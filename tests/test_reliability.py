@@ -20,6 +20,7 @@ import torch
 from advq_cli.checkpoint import read_checkpoint
 from advq_cli.h5store import open_checked, stamp, updating
 from advq_cli.profiling import ProfileConfig, checkpoints_dir, profile
+from advq_cli.profiling.epoch_rows import pending_epochs, row_file
 from advq_cli.training import TrainConfig, train
 
 from test_profile import assert_same_profile
@@ -151,10 +152,12 @@ def test_profile_killed_mid_epoch_resumes_to_the_identical_profile(tmp_path: Pat
     out = tmp_path / "killed.h5"
     args = ["profile", *options(values), "--out", str(out)]
     assert kill_in_the_middle_of_epoch_2(args, tmp_path / "in-epoch-2") == -signal.SIGKILL
-    with h5py.File(out, "r") as handle:  # as the first epoch left it
+    with h5py.File(out, "r") as handle:  # as the run's start left it: its epochs wait in row files
         run = handle["runs/seed-0"]
-        assert run.attrs["status"] == "partial" and run.attrs["epochs_done"] == 1
-        assert (run["correct"][1:] == -1).all() and (run["correct"][0] >= 0).all()
+        assert run.attrs["status"] == "partial" and run.attrs["epochs_done"] == 0
+    assert pending_epochs(checkpoints_dir(out) / "seed-0") == [1]
+    with np.load(row_file(checkpoints_dir(out) / "seed-0", 1)) as row:
+        assert (row["correct"] >= 0).all() and int(row["best_epoch"]) == 1
     assert read_checkpoint(checkpoints_dir(out) / "seed-0" / "last.pt")["epoch"] == 1
     finish(*args, "--resume")
     assert_same_profile(out, reference)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -34,11 +34,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Show the version."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="Print only errors (and the document of a command's --json): no progress, no tables."
-    ),
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print only errors (and the document of a command's --json): no progress, no tables."),
+    ] = False,
 ) -> None:
     """Find the training examples that hurt adversarial training, and prove it."""
     set_quiet(quiet)

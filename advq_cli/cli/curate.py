@@ -20,34 +20,79 @@ from .progress import RichReporter
 SOURCE, RULES, OUTPUT = "Source of ranks", "Rules", "Output"
 
 
-def _opt(*names: str, help: str, panel: str) -> typer.models.OptionInfo:
-    return typer.Option(*names, help=help, rich_help_panel=panel)
-
-
 @handle_errors
 def curate_command(
     ctx: typer.Context,
-    profile: Annotated[Optional[Path], typer.Argument(metavar="PROFILE.h5", help="Profile HDF5 file to curate by (sets are stored in it unless --out).")] = None,
+    profile: Annotated[
+        Optional[Path],
+        typer.Argument(metavar="PROFILE.h5", help="Profile HDF5 file to curate by (sets are stored in it unless --out)."),
+    ] = None,
     config: CONFIG_FILE = None,
-    from_npy: Annotated[Optional[Path], _opt("--from-npy", help="Import a problem rank instead: one value in [0, 1) per training example (NaN: unranked).", panel=SOURCE)] = None,
-    dataset: Annotated[Optional[str], _opt("--dataset", help="The dataset the --from-npy ranks are for.", panel=SOURCE)] = None,
-    data_dir: Annotated[Optional[str], _opt("--data-dir", help="Where the dataset's files are.", panel=SOURCE)] = None,
-    rank: Annotated[str, _opt("--rank", help="Curate by this stored measure (/quality/<MEASURE>).", panel=SOURCE)] = "problem_rank",
-    higher_is_worse: Annotated[Optional[bool], _opt("--higher-is-worse/--higher-is-better", help="Direction of a --rank measure advq does not know.", panel=SOURCE)] = None,
-    remove_lowest: Annotated[Optional[str], _opt("--remove-lowest", help="Drop this fraction (0.2 or 1/5) of lowest quality.", panel=RULES)] = None,
-    keep: Annotated[Optional[int], _opt("--keep", help="Keep the N examples of highest quality.", panel=RULES)] = None,
-    quantiles: Annotated[Optional[int], _opt("--quantiles", help="K disjoint sets NAME-1 (lowest quality) .. NAME-K (highest).", panel=RULES)] = None,
-    balanced: Annotated[bool, _opt("--balanced", help="Apply the rule within each class.", panel=RULES)] = False,
-    classes: Annotated[Optional[str], _opt("--classes", help="Only these classes (names or labels, comma-separated).", panel=RULES)] = None,
-    baseline: Annotated[Optional[str], _opt("--baseline", help="'random': also a seeded random set of the same class counts, NAME-random.", panel=RULES)] = None,
-    seed: Annotated[int, _opt("--seed", help="Seed of the random baseline.", panel=RULES)] = 0,
-    name: Annotated[Optional[str], _opt("--name", help="Name of the set.", panel=OUTPUT)] = None,
-    out: Annotated[Optional[Path], _opt("--out", help="Store the sets in this file instead of the profile.", panel=OUTPUT)] = None,
-    overwrite: Annotated[bool, _opt("--overwrite", help="Replace sets and exports of the same name.", panel=OUTPUT)] = False,
-    export: Annotated[Optional[str], _opt("--export", help="Also export every set made: npy, imagefolder, hdf5 (comma-separated) or a plugin.", panel=OUTPUT)] = None,
-    export_dir: Annotated[Optional[Path], _opt("--export-dir", help="Folder for --export.", panel=OUTPUT)] = None,
+    from_npy: Annotated[
+        Optional[Path],
+        typer.Option("--from-npy", help="Import a problem rank instead: one value in [0, 1) per training example (NaN: unranked).", rich_help_panel=SOURCE),
+    ] = None,
+    dataset: Annotated[
+        Optional[str],
+        typer.Option("--dataset", help="The dataset the --from-npy ranks are for.", rich_help_panel=SOURCE),
+    ] = None,
+    data_dir: Annotated[
+        Optional[str], typer.Option("--data-dir", help="Where the dataset's files are.", rich_help_panel=SOURCE)
+    ] = None,
+    rank: Annotated[
+        str, typer.Option("--rank", help="Curate by this stored measure (/quality/<MEASURE>).", rich_help_panel=SOURCE)
+    ] = "problem_rank",
+    higher_is_worse: Annotated[
+        Optional[bool],
+        typer.Option("--higher-is-worse/--higher-is-better", help="Direction of a --rank measure advq does not know.", rich_help_panel=SOURCE),
+    ] = None,
+    remove_lowest: Annotated[
+        Optional[str],
+        typer.Option("--remove-lowest", help="Drop this fraction (0.2 or 1/5) of lowest quality.", rich_help_panel=RULES),
+    ] = None,
+    keep: Annotated[
+        Optional[int], typer.Option("--keep", help="Keep the N examples of highest quality.", rich_help_panel=RULES)
+    ] = None,
+    quantiles: Annotated[
+        Optional[int],
+        typer.Option("--quantiles", help="K disjoint sets NAME-1 (lowest quality) .. NAME-K (highest).", rich_help_panel=RULES),
+    ] = None,
+    balanced: Annotated[
+        bool, typer.Option("--balanced", help="Apply the rule within each class.", rich_help_panel=RULES)
+    ] = False,
+    classes: Annotated[
+        Optional[str],
+        typer.Option("--classes", help="Only these classes (names or labels, comma-separated).", rich_help_panel=RULES),
+    ] = None,
+    baseline: Annotated[
+        Optional[str],
+        typer.Option("--baseline", help="'random': also a seeded random set of the same class counts, NAME-random.", rich_help_panel=RULES),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the random baseline.", rich_help_panel=RULES)
+    ] = 0,
+    name: Annotated[
+        Optional[str], typer.Option("--name", help="Name of the set.", rich_help_panel=OUTPUT)
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", help="Store the sets in this file instead of the profile.", rich_help_panel=OUTPUT),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace sets and exports of the same name.", rich_help_panel=OUTPUT)
+    ] = False,
+    export: Annotated[
+        Optional[str],
+        typer.Option("--export", help="Also export every set made: npy, imagefolder, hdf5 (comma-separated) or a plugin.", rich_help_panel=OUTPUT),
+    ] = None,
+    export_dir: Annotated[
+        Optional[Path], typer.Option("--export-dir", help="Folder for --export.", rich_help_panel=OUTPUT)
+    ] = None,
     wait: Wait = False,
-    list_file: Annotated[Optional[Path], _opt("--list", help="Show the sets stored in this file and exit.", panel=OUTPUT)] = None,
+    list_file: Annotated[
+        Optional[Path],
+        typer.Option("--list", help="Show the sets stored in this file and exit.", rich_help_panel=OUTPUT),
+    ] = None,
     json_output: JsonOutput = False,
 ) -> None:
     """Build named index sets from quality ranks; store them, and export them for any PyTorch code."""

@@ -10,10 +10,11 @@ import typer
 from rich.table import Table
 
 from .. import explaining  # its names import their modules (and PyTorch) on first use, not at `--help`
+from ..explaining.competing_config import TRAINING_OPTIONS as COMPETING_TRAINING_OPTIONS
 from ..explaining.report import number
 from .boundary import handle_errors
 from .configs import resolved_config
-from .options import CONFIG_FILE, DataDir, Device, NExamples, Wait
+from .options import CONFIG_FILE, DataDir, Device, NExamples, Wait, inherited, with_options
 from .output import console
 from .progress import RichReporter
 from .sweep_options import resolved_sweep_config, sweep_options
@@ -28,14 +29,14 @@ OutDir = Annotated[
     Optional[Path],
     typer.Option("--out-dir", help="Folder for the figures, report.md and summary.json (default: beside the profile)."),
 ]
-CHECKPOINT_EVAL = (
-    "the checkpoint's evaluation radius: 8/255 on cifar10, cifar100 and tiny-imagenet, as the paper; "
-    "the training ε on digits and fashion-mnist"
-)
-PROFILE_EVAL = (
-    "the profile's, else the dataset's: 8/255 on cifar10, cifar100 and tiny-imagenet, as the paper; "
-    "the training ε on digits and fashion-mnist"
-)
+SubRunsOutDir = Annotated[
+    Optional[Path], typer.Option("--out-dir", help="Folder for the sub-runs, figures, report.md, summary.json.")
+]
+# The PGD attack on the lowest- and highest-quality examples (`explain examples`, `explain report`).
+ExtremesEps = Annotated[Optional[str], typer.Option("--eps", help="L∞ radius of the attack (default: twice the training ε).")]
+ExtremesSteps = Annotated[int, typer.Option("--steps", help="PGD iterations (step size ε/8).")]
+FINETUNE_EVALUATION = ("eval_eps", "eval_step_size", "eval_random_start")
+"""The evaluation threat of `advq explain finetune`, the checkpoint's unless typed (its PGD iterations are --attack's)."""
 MaxPoints = Annotated[int, typer.Option("--max-points", help="Most examples drawn in a scatter plot (a seeded sample).")]
 SampleSeed = Annotated[int, typer.Option("--seed", help="Seed of the scatter plots' sample.")]
 
@@ -114,10 +115,8 @@ def examples_command(
     per_class: Annotated[
         int, typer.Option("--per-class", help="Examples per class of the lowest and of the highest quality.")
     ] = 4,
-    eps: Annotated[
-        Optional[str], typer.Option("--eps", help="L∞ radius of the attack (default: twice the training ε).")
-    ] = None,
-    steps: Annotated[int, typer.Option("--steps", help="PGD iterations (step size ε/8).")] = 20,
+    eps: ExtremesEps = None,
+    steps: ExtremesSteps = 20,
     classes: Annotated[
         Optional[str], typer.Option("--classes", help="Comma list of class names or labels (default: all, at most 20).")
     ] = None,
@@ -148,8 +147,6 @@ def examples_command(
     print_files(result)
 
 
-
-
 @explain_app.command("report")
 @handle_errors
 def report_command(
@@ -173,10 +170,8 @@ def report_command(
     per_class: Annotated[
         int, typer.Option("--per-class", help="Lowest- and highest-quality examples per class always in the gallery.")
     ] = 24,
-    eps: Annotated[
-        Optional[str], typer.Option("--eps", help="L∞ radius of the attack (default: twice the training ε).")
-    ] = None,
-    steps: Annotated[int, typer.Option("--steps", help="PGD iterations (step size ε/8).")] = 20,
+    eps: ExtremesEps = None,
+    steps: ExtremesSteps = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the map's sample and the attack.")] = 0,
     device: Device = None,
     data_dir: DataDir = None,
@@ -194,6 +189,7 @@ def report_command(
 
 
 @explain_app.command("finetune")
+@with_options(inherited(FINETUNE_EVALUATION, "the checkpoint's", panel="Evaluation attack (L∞ PGD)"))
 @handle_errors
 def finetune_command(
     ctx: typer.Context,
@@ -208,9 +204,7 @@ def finetune_command(
     profile: Annotated[
         Optional[Path], typer.Option("--profile", help="Profile whose problem rank defines the high-quality subset.")
     ] = None,
-    out_dir: Annotated[
-        Optional[Path], typer.Option("--out-dir", help="Folder for the sub-runs, figures, report.md, summary.json.")
-    ] = None,
+    out_dir: SubRunsOutDir = None,
     remove_lowest: Annotated[
         str, typer.Option("--remove-lowest", help="High-quality subset: the profile's ranked examples without this lowest fraction.")
     ] = "0.2",
@@ -229,16 +223,6 @@ def finetune_command(
     step_size: Annotated[
         Optional[str], typer.Option("--step-size", help="Targeted PGD step size (default: the checkpoint's).")
     ] = None,
-    eval_eps: Annotated[
-        Optional[str], typer.Option("--eval-eps", help=f"L∞ radius of the robust test accuracy (default: {CHECKPOINT_EVAL}).")
-    ] = None,
-    eval_step_size: Annotated[
-        Optional[str], typer.Option("--eval-step-size", help="Its PGD step size (default: the checkpoint's evaluation step).")
-    ] = None,
-    eval_random_start: Annotated[
-        Optional[bool],
-        typer.Option("--eval-random-start/--eval-zero-start", help="Start its PGD at a random point, not at x (default: the checkpoint's; at x unless set)."),
-    ] = None,
     attack: Annotated[
         str, typer.Option("--attack", help="Attack plugin of the robust test accuracy (pgd-10: 10 iterations).")
     ] = "pgd-10",
@@ -247,6 +231,7 @@ def finetune_command(
     device: Device = None,
     data_dir: DataDir = None,
     wait: Wait = False,
+    **options: Any,
 ) -> None:
     """Targeted class-pair adversarial fine-tuning on all data versus the high-quality subset (appendix G.1/G.2)."""
     cfg = resolved_config(explaining.FinetuneConfig, ctx)
@@ -268,6 +253,7 @@ def finetune_command(
 
 
 @explain_app.command("competing")
+@with_options(inherited(COMPETING_TRAINING_OPTIONS, "the profile's"))
 @handle_errors
 def competing_command(
     ctx: typer.Context,
@@ -277,9 +263,7 @@ def competing_command(
         Optional[str],
         typer.Option("--classes", help="One or two classes (names or labels) whose examples are added, e.g. airplane,ship."),
     ] = None,
-    out_dir: Annotated[
-        Optional[Path], typer.Option("--out-dir", help="Folder for the sub-runs, figures, report.md, summary.json.")
-    ] = None,
+    out_dir: SubRunsOutDir = None,
     core_fraction: Annotated[
         str,
         typer.Option("--core-fraction", help="Size of the class-balanced high-quality core, as a fraction of the ranked examples."),
@@ -295,46 +279,8 @@ def competing_command(
         str, typer.Option("--attacks", help="Two attacks A,B: the gap is A's robust accuracy minus B's.")
     ] = "pgd-10,autoattack",
     n_examples: NExamples = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Model plugin (default: the profile's).")] = None,
-    method: Annotated[Optional[str], typer.Option("--method", help="Training method (default: the profile's).")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Training epochs (default: the profile's).")] = None,
-    milestones: Annotated[
-        Optional[str], typer.Option("--milestones", help="Learning-rate drops (default: the profile's).")
-    ] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Initial learning rate (default: the profile's).")] = None,
-    batch_size: Annotated[
-        Optional[int], typer.Option("--batch-size", help="Examples per step (default: the profile's).")
-    ] = None,
-    eps: Annotated[Optional[str], typer.Option("--eps", help="Training ε (default: the profile's).")] = None,
-    steps: Annotated[
-        Optional[int], typer.Option("--steps", help="Training PGD iterations (default: the profile's).")
-    ] = None,
-    step_size: Annotated[
-        Optional[str], typer.Option("--step-size", help="Training PGD step size (default: the profile's).")
-    ] = None,
-    eval_eps: Annotated[
-        Optional[str], typer.Option("--eval-eps", help=f"L∞ radius of early stopping and the attacks (default: {PROFILE_EVAL}).")
-    ] = None,
-    eval_step_size: Annotated[
-        Optional[str], typer.Option("--eval-step-size", help="Test PGD step size (default: the profile's evaluation step).")
-    ] = None,
-    eval_steps: Annotated[
-        Optional[int], typer.Option("--eval-steps", help="Early-stopping PGD iterations (default: the profile's, 10 at 8/255).")
-    ] = None,
-    eval_random_start: Annotated[
-        Optional[bool],
-        typer.Option("--eval-random-start/--eval-zero-start", help="Start the test PGD at a random point, not at x (default: the profile's; at x unless set)."),
-    ] = None,
-    eval_examples: Annotated[
-        Optional[int],
-        typer.Option("--eval-examples", help="Test examples for early stopping (default: the profile's)."),
-    ] = None,
-    seed: Annotated[
-        Optional[int], typer.Option("--seed", help="Training and attack seed (default: the profile's).")
-    ] = None,
-    device: Device = None,
-    data_dir: DataDir = None,
     wait: Wait = False,
+    **options: Any,
 ) -> None:
     """The per-class overestimation gap after adding low-quality examples of competing classes (appendix G.3)."""
     cfg = resolved_config(explaining.CompetingConfig, ctx)

@@ -1,15 +1,19 @@
-"""Options shared by `advq train` and `advq profile`, declared once.
+"""Options several commands take, declared once: the training-option group (``SHARED``) and
+``Annotated`` aliases.
 
-Defaults shown in `--help` come from ``TrainConfig``; only options typed on the command
-line override a `--config` file (see ``configs.resolved_config``). Options several commands
-take are declared here once, as ``Annotated`` aliases.
+`advq train` and `advq profile` take the whole group, its defaults shown in `--help` coming from
+``TrainConfig``; `advq explain sweep|competing|finetune` take some of it, defaulting to the stored
+run's values (``inherited``). Only options typed on the command line override a `--config` file
+(see ``configs.resolved_config``).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -39,7 +43,10 @@ def _eps_text(value: float) -> str:
 WAIT_HELP = "If another advq process is writing the same output, wait for it instead of stopping."
 DEVICE_HELP = "cpu, cuda, cuda:N (default: cuda when available)."
 
-SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
+SharedOption = tuple[Any, tuple[Any, Any]]
+"""(type hint, (default, typer.Option)) of one option a command adds to its own."""
+
+SHARED: dict[str, SharedOption] = {
     "dataset": (str, _opt(D.dataset, "--dataset", help="Dataset plugin name (see `advq plugins`), or imagefolder:PATH, npz:FILE, hf:NAME_OR_PATH.", panel=DATA)),
     "data_dir": (Optional[str], _opt(None, "--data-dir", help="Where the dataset's files are.", panel=DATA)),
     "image_size": (Optional[str], _opt(None, "--image-size", help="Resize your own images (imagefolder:, npz:, hf:) to H or H,W pixels (bilinear).", panel=DATA)),
@@ -73,7 +80,7 @@ SHARED: dict[str, tuple[Any, tuple[Any, Any]]] = {
     "eval_eps": (Optional[str], _opt(None, "--eval-eps", help="Radius robust test accuracy is measured at, e.g. 8/255 (default: the dataset's: 8/255 on cifar10, cifar100 and tiny-imagenet, as the paper, also for --eps 12/255; the training --eps on digits and fashion-mnist, for which the paper sets none).", panel=EVALUATION)),
     "eval_step_size": (Optional[str], _opt(None, "--eval-step-size", help="Test PGD step size (default: the dataset's, 2/255 on the paper's datasets; --eval-eps/4 with --eval-eps; the training --step-size where the training radius is used).", panel=EVALUATION)),
     "eval_steps": (Optional[int], _opt(None, "--eval-steps", help="Test PGD iterations (default: 10; the training --steps where the training radius is used).", panel=EVALUATION)),
-    "eval_random_start": (bool, _opt(D.eval_random_start, "--eval-random-start/--eval-zero-start", help="Start the test PGD at a uniform random point instead of at x (the default, as the paper's code).", panel=EVALUATION)),
+    "eval_random_start": (bool, _opt(D.eval_random_start, "--eval-random-start/--eval-zero-start", help="Start the test PGD at a uniform random point instead of at x (default: at x, as the paper's code).", panel=EVALUATION)),
     "amp": (bool, _opt(D.amp, "--amp", help="bf16 mixed precision for the model's forward passes (fast on recent GPUs; attack gradients stay fp32).", panel=PERFORMANCE)),
     "channels_last": (bool, _opt(D.channels_last, "--channels-last", help="Channels-last memory format for the model and batches (faster convolutions on GPU).", panel=PERFORMANCE)),
     "compile": (bool, _opt(D.compile, "--compile", help="torch.compile the model (compiles for a while first; pays off on long GPU runs).", panel=PERFORMANCE)),
@@ -92,22 +99,50 @@ DataDir = Annotated[
 ]
 
 
-def with_training_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the shared training options to a command's signature; they arrive in **kwargs."""
-    own = [
-        p for p in inspect.signature(func, eval_str=True).parameters.values()
-        if p.kind is not inspect.Parameter.VAR_KEYWORD
-    ]
-    shared = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[hint, option])
-        for name, (hint, (default, option)) in SHARED.items()
-    ]
+def with_options(options: Mapping[str, SharedOption]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add these options to a command's signature after its own; they arrive in **kwargs and in ``ctx.params``."""
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return func(*args, **kwargs)
+    def add(func: Callable[..., Any]) -> Callable[..., Any]:
+        own = [
+            p for p in inspect.signature(func, eval_str=True).parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        added = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[hint, option])
+            for name, (hint, (default, option)) in options.items()
+        ]
 
-    params = own + shared
-    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in params}
-    return wrapper
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+
+        params = own + added
+        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        return wrapper
+
+    return add
+
+
+with_training_options = with_options(SHARED)
+"""Every shared training option (`advq train`, `advq profile`)."""
+
+
+def inherited(names: Collection[str], source: str, panel: str | None = None) -> dict[str, SharedOption]:
+    """The shared training options among ``names`` (in the group's order) for a command whose runs
+    take every option not typed from a stored run: the help shows ``source`` ("the profile's") as
+    the default, in place of the group's "(default: …)" for a new run, and the options under
+    ``panel`` where given. Only options typed reach the config (``configs.explicit_options``)."""
+    return {name: _default_from(SHARED[name], source, panel) for name in SHARED if name in names}
+
+
+_NEW_RUN_DEFAULT = re.compile(r" \(default: [^()]*\)")
+
+
+def _default_from(shared: SharedOption, source: str, panel: str | None) -> SharedOption:
+    hint, (default, option) = shared
+    option = copy.copy(option)  # the group's own declaration keeps its default for `advq train`
+    option.show_default = source
+    option.help = _NEW_RUN_DEFAULT.sub("", option.help or "")
+    option.rich_help_panel = panel or option.rich_help_panel
+    return hint, (default, option)

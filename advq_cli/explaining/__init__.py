@@ -13,7 +13,7 @@ and ``explain_competing`` (the overestimation gap from competing classes); ``exp
 from ..lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "CompetingConfig": ".competing",
+    "CompetingConfig": ".competing_config",
     "explain_competing": ".competing",
     "ConsistencyConfig": ".consistency",
     "explain_consistency": ".consistency",

@@ -1,12 +1,14 @@
 """`advq profile`: R adversarial trainings, recorded per example and epoch, then measured.
 
-Crash safety: the HDF5 file is the record. After every epoch the epoch's row and the
-run's progress go into it through ``h5store.updating`` (a copy replaced atomically), and
-only then does the run write its checkpoint ``<out>.runs/<run_id>/last.pt``. So the
-checkpoint is never ahead of the file: a resume restores ``last.pt`` and re-runs any
-epoch the file holds beyond it (overwriting that row with the identical result, since
-each epoch re-seeds from (seed, epoch)). A run becomes ``complete`` in the same atomic
-update that stores its measures and recomputes ``/quality``.
+Crash safety: the HDF5 file and the run's row files are the record. After every epoch
+the epoch's row and the run's progress go to a row file of their own beside the run
+(``epoch_rows``; written atomically, its cost one epoch, not the whole file), and only
+then does the run write its checkpoint ``<out>.runs/<run_id>/last.pt``. So the
+checkpoint is never ahead of the record: a resume first folds the row files into the
+file, restores ``last.pt`` and re-runs any epoch recorded beyond it (rewriting that row
+with the identical result, since each epoch re-seeds from (seed, epoch)). When its last
+epoch is done a run's rows are folded into the file in one atomic update; it becomes
+``complete`` in the next, which stores its measures and recomputes ``/quality``.
 
 Runs executed outside this process (``--parallel K``, ``--executor ray``; see
 ``executors``) keep the same order of writes in their own run file
@@ -49,8 +51,9 @@ from .recorder import EpochRecorder
 from .store import (
     PROBLEM_RANK, ProfileState, RunState, checkpoints_dir, copy_run, create_profile, finish_run, read_record,
     quality_arrays, read_state, run_checkpoints, run_file_for, run_id_for, run_state, set_config, start_run,
-    update_quality, write_epoch,
+    update_quality,
 )
+from .epoch_rows import append_epoch, fold_epochs
 
 
 @dataclass
@@ -132,9 +135,10 @@ def _plan(
 ) -> RunJob | None:
     """The job that finishes run k, writing into the profile (in process) or its run file.
 
-    When resuming, the further advanced of the two records of the run is first copied to
-    where the job writes (a profile begun sequentially may be resumed in parallel, and back).
-    A run file already complete is merged here, and there is no job (None).
+    When resuming, the run's row files are folded into the further advanced of its two
+    records, which is then copied to where the job writes (a profile begun sequentially
+    may be resumed in parallel, and back). A run file already complete is merged here, and
+    there is no job (None).
     """
     run_id = run_id_for(seed)
     run_file = run_file_for(out, seed)
@@ -148,12 +152,21 @@ def _plan(
     record, previous, source, other = (
         (out, in_profile, run_file, in_run_file) if in_process else (run_file, in_run_file, out, in_profile)
     )
+    # the run's row files continue the further advanced of its records (both are alike when level)
+    if other is not None and _done(other) > _done(previous):
+        other = fold_epochs(source, run_id, checkpoints_dir(out) / run_id)
+    elif previous is not None:
+        previous = fold_epochs(record, run_id, checkpoints_dir(out) / run_id)
     if other is not None and other.epochs_done > (previous.epochs_done if previous is not None else 0):
         copy_run(source, record, run_id, quality=False)
         previous = other
     if in_process:
         run_file.unlink(missing_ok=True)
     return RunJob(config, out, record, k, seed, previous, torch.get_num_threads(), bundle.fingerprint)
+
+
+def _done(state: RunState | None) -> int:
+    return state.epochs_done if state is not None else -1
 
 
 def _merge(run_file: Path, out: Path, run_id: str) -> None:
@@ -273,7 +286,7 @@ class ProfiledRun:
         self.run = run = TrainingRun(config.run_config(seed, run_dir), bundle)
         self.label = f"run {k + 1}/{config.repeats} (seed {seed})"
         n = bundle.n_train
-        if previous is not None and previous.epochs_done > 0:
+        if previous is not None and _has_checkpoint_or_more_epochs(previous, out):
             _restore(run, run_dir, previous, out)
             reporter.info(f"Run {k + 1}/{config.repeats} (seed {seed}): resuming after epoch {run.epochs_done}.")
         else:
@@ -286,19 +299,20 @@ class ProfiledRun:
         self.recorder = EpochRecorder(n, run.device)
 
     def record(self, stats: EpochStats) -> None:
-        """The epoch's rows into the record, then the checkpoint: the record is never behind last.pt."""
+        """The epoch's rows to their row file, then the checkpoint: the record is never behind last.pt."""
         run = self.run
         correct, true_prob = self.recorder.take()
-        with updating(self.record_file) as handle:
-            write_epoch(
-                handle, self.run_id, stats.epoch, correct, true_prob,
-                best_epoch=run.best_epoch, best_robust_acc=run.best_robust_acc, best_clean_acc=run.best_clean_acc,
-                train_robust_acc=stats.train_robust_acc,
-            )
+        append_epoch(
+            self.run_dir, stats.epoch, correct, true_prob,
+            best_epoch=run.best_epoch, best_robust_acc=run.best_robust_acc, best_clean_acc=run.best_clean_acc,
+            train_robust_acc=stats.train_robust_acc,
+        )
         run.save(self.run_dir)
 
     def measure(self, reporter: Reporter) -> None:
-        """The run's measures into its record, which marks it complete (and ``/quality`` in the profile)."""
+        """The run's rows folded into its record, then its measures, which mark it complete (and
+        update ``/quality`` in the profile)."""
+        fold_epochs(self.record_file, self.run_id, self.run_dir)
         config, k = self.job.config, self.job.k
         reporter.start("measures", f"measures, run {k + 1}/{config.repeats}", 1)
         run_record = _run_record(config, self.bundle, self.record_file, self.run, self.run_id, self.run_dir)
@@ -310,6 +324,15 @@ class ProfiledRun:
                 update_quality(handle)
         reporter.advance("measures", 1)
         reporter.finish("measures")
+
+
+def _has_checkpoint_or_more_epochs(previous: RunState, out: Path) -> bool:
+    """Whether a run continues where it stopped. One killed between its first epoch's record and its
+    first checkpoint has only epoch 1 to lose and starts again (a missing checkpoint is an error later)."""
+    if previous.epochs_done == 0:
+        return False
+    saved = run_checkpoints(out, previous.run_id, previous.checkpoints) / "last.pt"
+    return previous.epochs_done > 1 or saved.is_file()
 
 
 def _restore(run: TrainingRun, run_dir: Path, previous: RunState, out: Path) -> None:

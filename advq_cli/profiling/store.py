@@ -18,7 +18,10 @@
 ``run_id`` is ``seed-<seed>``. Every change goes through ``h5store.updating`` (work on a
 copy, then atomically replace), so a kill at any moment leaves the previous complete
 file or the next. The runs' checkpoints (``best.pt``, ``last.pt``) live in the folder
-``<out>.runs/<run_id>/`` beside the file.
+``<out>.runs/<run_id>/`` beside the file, and so do the epochs of a run in progress
+(``epoch_rows``: ``epochs/epoch-<E>.npz``) until they are folded into the file, when the
+run ends or the profile is resumed. Until then the file's ``epochs_done`` counts only the
+folded epochs.
 
 A run executed outside the driver's process (``executors``) writes its epochs to its own
 run file ``<out>.runs/<run_id>/record.h5``, a profile file holding that one run, until
