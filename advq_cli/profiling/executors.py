@@ -2,9 +2,11 @@
 in worker processes on this machine, or as tasks on a Ray cluster.
 
 An executor only decides where and when each ``RunGroup`` runs (runs trained together in
-one pass, or one run alone); what a group does is the ``work`` function the driver hands it. In-process runs write straight into the profile
-file; every other run writes its own run file, and the driver merges it when ``on_done``
-is called for it (in this process, one run at a time, in the order runs finish).
+one pass, ``--runs-together``, or one run alone); what a group does is the ``work``
+function the driver hands it. In-process runs write straight into the profile file;
+every other run writes its own run file, and the driver merges a group's runs when
+``on_done`` is called for it (in this process, one group at a time, in the order groups
+finish).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class Executor(Protocol):
 
 
 class SequentialExecutor:
-    """Today's behaviour: one run after another, here, with per-epoch progress."""
+    """One group after another, here, with per-epoch progress."""
 
     in_process = True
 
@@ -73,9 +75,9 @@ class SequentialExecutor:
 
 
 class ProcessExecutor:
-    """K runs at once, each in a fresh spawned process (its own CUDA context, memory freed when it ends).
+    """K groups at once, each in a fresh spawned process (its own CUDA context, memory freed when it ends).
 
-    A failed run stops the others at once (their run files keep every finished epoch).
+    A failed group stops the others at once (their run files keep every finished epoch).
     """
 
     in_process = False
@@ -105,7 +107,7 @@ class ProcessExecutor:
 
 
 class RayExecutor:
-    """Each run a Ray task asking for one GPU (or one CPU), on the cluster at ``address``.
+    """Each group a Ray task asking for one GPU (or one CPU), on the cluster at ``address``.
 
     Without an address, a Ray already initialised in this process is used, else a local
     one is started (and shut down at the end). The tasks write their run files on the

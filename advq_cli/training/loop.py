@@ -137,9 +137,9 @@ class TrainingRun:
         self.best_clean_acc = math.nan
         self.best_state: dict[str, torch.Tensor] = {}
         self.improved = False
-        self._tracking_attack = PGD(config.eps, config.steps, config.step_size, config.random_start)
+        self.tracking_attack = PGD(config.eps, config.steps, config.step_size, config.random_start)
         e = config.eval_threat
-        self._eval_attack = PGD(e.eps, e.steps, e.step_size, e.random_start)
+        self.eval_attack = PGD(e.eps, e.steps, e.step_size, e.random_start)
 
     def use_data_of(self, other: TrainingRun) -> None:
         """Share ``other``'s training and evaluation tensors (same dataset, subset and evaluation
@@ -177,7 +177,7 @@ class TrainingRun:
             y = self.labels[rows]
             out = self.method(self.step_net, x, y)
             # the record is of the weights this step trained, before the optimiser moves them (as PGD-AT's)
-            tracked = tracking_logits(self.net, self._tracking_attack, x, y) if track_separately and shard.weight else out.adv_logits
+            tracked = tracking_logits(self.net, self.tracking_attack, x, y) if track_separately and shard.weight else out.adv_logits
             loss = out.losses.mean() * shard.weight
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -201,7 +201,7 @@ class TrainingRun:
                            time.perf_counter() - started)
         self.epochs_done = epoch
         self.history.append(stats)
-        self._update_best(stats)
+        self.update_best(stats)
         return stats
 
 
@@ -218,14 +218,14 @@ class TrainingRun:
         clean = correctness(self.net, images, labels, batch_size=batch)
         reporter.start("eval", "robust test accuracy", len(labels))
         robust = correctness(
-            self.net, images, labels, self._eval_attack, batch, on_batch=lambda k: reporter.advance("eval", k)
+            self.net, images, labels, self.eval_attack, batch, on_batch=lambda k: reporter.advance("eval", k)
         )
         reporter.finish("eval")
         counts = self.world.sum(torch.stack([clean.float().sum(), robust.float().sum()]))
         clean_acc, robust_acc = (counts / n).tolist()
         return clean_acc, robust_acc
 
-    def _update_best(self, stats: EpochStats) -> None:
+    def update_best(self, stats: EpochStats) -> None:
         """Early stopping on robust test accuracy (Rice et al. 2020); without evaluation, the last epoch."""
         robust = stats.test_robust_acc
         self.improved = math.isnan(robust) or robust > self.best_robust_acc

@@ -114,7 +114,7 @@ class RunsTogether:
             stats = EpochStats(epoch, lr, loss[r], clean[r], robust[r], *evaluated[r], seconds)
             run.epochs_done = epoch
             run.history.append(stats)
-            run._update_best(stats)
+            run.update_best(stats)
             all_stats.append(stats)
         return all_stats
 
@@ -137,7 +137,7 @@ class RunsTogether:
                 x = crop_and_flip(x)
             y = first.labels[flat]
             out = first.method(self.net, x, y)
-            tracked = tracking_logits(self.net, first._tracking_attack, x, y) if tracks else out.adv_logits
+            tracked = tracking_logits(self.net, first.tracking_attack, x, y) if tracks else out.adv_logits
             loss = out.losses.view(runs, -1).mean(1).sum()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -177,7 +177,7 @@ class RunsTogether:
         clean = correctness(self.net, images, labels, batch_size=runs * batch)
         reporter.start("eval", f"robust test accuracy, {runs} runs", n)
         robust = correctness(
-            self.net, images, labels, first._eval_attack, runs * batch,
+            self.net, images, labels, first.eval_attack, runs * batch,
             on_batch=lambda k: reporter.advance("eval", k // runs),
         )
         reporter.finish("eval")
