@@ -29,14 +29,15 @@ from advq_cli.curation import CurateConfig
 from advq_cli.datasets.fashion_mnist import DEBIAN_DIR
 from advq_cli.errors import AdvqError
 from advq_cli.evaluation import EvaluateConfig
+from advq_cli.explaining import resolve_sweep_config
 from advq_cli.profiling import ProfileConfig
 from advq_cli.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-OWNED_ELSEWHERE = {EXAMPLES / "digits" / "sweep.yaml"}  # `advq explain sweep`'s config, tested with it
-CONFIGS = sorted(p for p in EXAMPLES.rglob("*.yaml") if p not in OWNED_ELSEWHERE)
-CPU_DIRS = ("digits", "fashion-mnist")
+SWEEPS = sorted(EXAMPLES.rglob("sweep.yaml"))  # `advq explain sweep`'s configs
+CONFIGS = sorted(p for p in EXAMPLES.rglob("*.yaml") if p not in SWEEPS)
+CPU_DIRS = ("digits", "fashion-mnist", "fashion-mnist-overfitting")
 GPU_CONFIGS = [p for p in CONFIGS if p.parent.name not in CPU_DIRS]
 COMMANDS = {"profile": ProfileConfig, "train": TrainConfig, "curate": CurateConfig, "evaluate": EvaluateConfig}
 
@@ -94,6 +95,17 @@ def test_example_config_resolves(path: Path):
     if isinstance(config, EvaluateConfig) and path in GPU_CONFIGS:
         assert config.eps == pytest.approx(8 / 255) and config.attacks[:2] == ["pgd-10", "pgd-1000"] or (
             path.stem == "evaluate-table3" and config.attacks == ["pgd-10", "autoattack"])
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=name)
+def test_sweep_config_trains_as_its_profile(path: Path):
+    """A sweep re-trains its folder's profiled setting: every training option both files state agrees."""
+    sweep = resolve_sweep_config(load_config_file(path), {"profile": path.parent / "profile.h5"})
+    trained, profiled = resolve(TrainConfig, sweep.train, {}), resolved(path.parent / "profile.yaml")
+    stated = set(sweep.train) & set(load_config_file(path.parent / "profile.yaml"))
+    assert {"model", "method", "epochs", "milestones", "lr", "eps", "steps", "step_size"} <= stated
+    assert {key: getattr(trained, key) for key in stated} == {key: getattr(profiled, key) for key in stated}
+    assert sweep.fractions == [0.1, 0.2, 0.3] and len(sweep.seeds) >= 3 and sweep.attacks == ["pgd-10", "autoattack"]
 
 
 def test_cifar10_has_every_method_at_both_radii():
