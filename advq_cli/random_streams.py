@@ -36,6 +36,13 @@ def split_by_run(generators: Sequence[torch.Generator]) -> Iterator[None]:
         _generators.reset(token)
 
 
+def runs_in_batch() -> int:
+    """How many stacked runs' rows the batch being trained holds (1 outside ``split_by_run``), so
+    that a statistic over the batch (GAIRAT's weight normalisation) is taken per run."""
+    generators = _generators.get()
+    return 1 if generators is None else len(generators)
+
+
 def _draw(like: torch.Tensor, fill: Fill) -> torch.Tensor:
     """A tensor shaped like ``like`` filled by ``fill``, chunk by run while runs are split."""
     generators = _generators.get()

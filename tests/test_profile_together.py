@@ -118,14 +118,15 @@ def test_a_crash_mid_epoch_of_a_group_resumes_to_the_same_profile(together: Path
 
 
 def test_runs_that_cannot_be_stacked_say_so_and_train_one_at_a_time(tmp_path: Path):
-    out = tmp_path / "gairat.h5"
+    out = tmp_path / "channels-last.h5"
     result = CliRunner().invoke(app, [
         "profile", "--dataset", "digits", "--model", "mlp", "--device", "cpu", "--out", str(out), "--repeats", "2",
-        "--epochs", "1", "--steps", "1", "--eval-examples", "0", "--min-perturbation-max", "1/255", "--method", "gairat",
+        "--epochs", "1", "--steps", "1", "--eval-examples", "0", "--min-perturbation-max", "1/255", "--channels-last",
         "--runs-together", "2",
     ])
     assert result.exit_code == 0, result.output
-    assert "--runs-together 2: method gairat couples the examples of a batch" in " ".join(result.output.split())
+    assert "--runs-together 2: --compile and --channels-last apply to one model at a time" in " ".join(
+        result.output.split())
     with h5py.File(out, "r") as h:
         assert [g.attrs["status"] for g in runs_of(h)] == ["complete", "complete"]
 

@@ -15,7 +15,10 @@ import torch
 from advq_cli import random_streams
 from advq_cli.attacks.pgd import pgd_perturb
 from advq_cli.lookups import build_model
+from advq_cli.methods.base import Method
+from advq_cli.methods.gairat import Gairat
 from advq_cli.profiling import EpochRecorder
+from advq_cli.threat import Threat
 from advq_cli.training import TrainConfig, TrainingRun
 from advq_cli.training.stacked import StackedModels
 from advq_cli.training.together import RunsTogether, why_not_together
@@ -124,10 +127,13 @@ def train_together(cfgs: list[TrainConfig]) -> tuple[list[TrainingRun], list]:
 @pytest.mark.parametrize("name,method,most_flipped,prob_tolerance", [
     ("mlp", "pgd-at", 0, 1e-3),
     ("mlp", "trades", 2, 0.01),  # a Gaussian start, a separate attack for the record (one epoch)
+    ("mlp", "gairat", 0, 1e-3),  # weights from the first epoch, normalised over each run's rows
     pytest.param("small-cnn", "pgd-at", 5, 0.02, marks=pytest.mark.slow),  # batch norm amplifies rounding sooner
 ])
 def test_each_run_trained_together_records_what_it_records_alone(tmp_path, name, method, most_flipped, prob_tolerance):
     epochs = {"epochs": 1, "milestones": []} if method == "trades" else {}
+    if method == "gairat":
+        epochs = {"begin_epoch": 1, "lambda_": -1.0}
     cfgs = [config(tmp_path, seed, model=name, method=method, **epochs) for seed in SEEDS]
     runs, together = train_together(cfgs)
     for r, cfg in enumerate(cfgs):
@@ -148,10 +154,27 @@ def test_each_run_trained_together_records_what_it_records_alone(tmp_path, name,
         assert runs[r].model.state_dict().keys() == run.model.state_dict().keys()
 
 
+def test_gairat_normalises_its_weights_over_each_runs_rows_when_runs_are_stacked():
+    gairat = Gairat(Threat(eps=8 / 255, steps=5, step_size=2 / 255), lambda_=-1.0, begin_epoch=1)
+    model = build_model("mlp", 10, 1, 8, (0.5,), (0.5,))
+    x, y = torch.rand(12, 1, 8, 8), torch.randint(0, 10, (12,))
+    kappa = torch.tensor([0, 1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 0])  # runs of very different hardness
+    alone = [gairat.loss(model, x[rows], y[rows], kappa[rows]).losses for rows in (slice(0, 6), slice(6, 12))]
+    with random_streams.split_by_run([torch.Generator(), torch.Generator()]):
+        stacked = gairat.loss(model, x, y, kappa).losses
+    assert torch.equal(stacked, torch.cat(alone))  # not the weights of one batch of 12
+    assert not torch.allclose(stacked, gairat.loss(model, x, y, kappa).losses)
+
+
+class Unstackable(Method):
+    stackable = False
+
+
 def test_runs_say_why_they_cannot_train_together(tmp_path):
     cfg = config(tmp_path, 0, model="mlp")
     assert why_not_together(cfg, TrainingRun(cfg).method) is None
     gairat = config(tmp_path, 0, model="mlp", method="gairat")
-    assert "couples the examples" in why_not_together(gairat, TrainingRun(gairat).method)
+    assert why_not_together(gairat, TrainingRun(gairat).method) is None
+    assert "couples the examples" in why_not_together(cfg, Unstackable(cfg.threat))
     assert "--compile" in why_not_together(config(tmp_path, 0, channels_last=True), TrainingRun(cfg).method)
     assert "torchrun" in why_not_together(cfg, TrainingRun(cfg).method, distributed=True)

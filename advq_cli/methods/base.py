@@ -41,9 +41,10 @@ class Method:
     to record the per-example result, as the paper did."""
 
     stackable: bool = True
-    """Whether an example's loss depends only on that example and the model, so that runs
-    trained together (their batches stacked into one, ``training.together``) stay
-    independent. False for losses normalised over the batch (GAIRAT's weights)."""
+    """Whether runs trained together (their batches stacked into one, ``training.together``)
+    stay independent: False when an example's loss depends on other examples of the batch,
+    unless such a statistic is taken per run (``random_streams.runs_in_batch``, as GAIRAT
+    normalises its weights)."""
 
     def __init__(self, threat: Threat) -> None:
         self.threat = threat

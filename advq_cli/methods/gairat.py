@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..random_streams import runs_in_batch
 from ..threat import Threat
 from .base import Method, MethodOutput
 
@@ -69,8 +70,6 @@ class Gairat(Method):
     used on its own.
     """
 
-    stackable = False  # the weights are normalised to mean 1 over the whole batch
-
     def __init__(
         self,
         threat: Threat,
@@ -115,7 +114,9 @@ class Gairat(Method):
         logits = model(x_adv)
         losses = F.cross_entropy(logits, y, reduction="none")
         if self.current_lambda is not None:
-            losses = gairat_weights(kappa, self.threat.steps, self.current_lambda) * losses
+            # normalised per run: runs trained together stack their batches into one (random_streams)
+            weights = [gairat_weights(k, self.threat.steps, self.current_lambda) for k in kappa.chunk(runs_in_batch())]
+            losses = torch.cat(weights) * losses
         return MethodOutput(losses, logits.detach())
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> MethodOutput:
