@@ -41,7 +41,7 @@ from ..lookups import build_model
 from ..progress import NullReporter, Reporter
 from ..curation.training_subset import load_subset
 from ..training.distributed import World
-from ..training.loop import EpochStats, TrainingRun, check_same_config, run_epochs, train_epochs
+from ..training.loop import EpochStats, TrainingRun, check_same_config, run_epochs
 from ..training.together import train_together, why_not_together
 from .config import PROFILE_RESUMABLE_DIFFERENCES, ProfileConfig
 from .executors import RunGroup, RunJob, make_executor
@@ -256,7 +256,12 @@ def _profile_group(group: RunGroup, bundle: DatasetBundle, reporter: Reporter) -
     Runs of a group killed at different epochs are resumed by training the ones behind
     alone up to the furthest, then all together.
     """
-    profiled = [ProfiledRun(job, bundle, reporter) for job in group.jobs]
+    profiled: list[ProfiledRun] = []
+    for job in group.jobs:
+        p = ProfiledRun(job, bundle, reporter)
+        if profiled:  # one copy of the data on the device: at most two while the group is built
+            p.run.use_data_of(profiled[0].run)
+        profiled.append(p)
     if len(profiled) == 1:
         only = profiled[0]
         run_epochs(only.run, "profile", only.job.out, only.record, reporter, only.label, only.recorder)
@@ -264,8 +269,8 @@ def _profile_group(group: RunGroup, bundle: DatasetBundle, reporter: Reporter) -
         furthest = max(p.run.epochs_done for p in profiled)
         for p in profiled:
             if p.run.epochs_done < furthest:
-                train_epochs([p.run], lambda p=p: [p.run.run_epoch(p.recorder, reporter)], "profile", p.job.out,
-                             [p.record], reporter, f"{p.label}, catching up", until=furthest)
+                run_epochs(p.run, "profile", p.job.out, p.record, reporter, f"{p.label}, catching up", p.recorder,
+                           until=furthest)
         first, last = group.jobs[0], group.jobs[-1]
         label = f"runs {first.k + 1}–{last.k + 1}/{first.config.repeats} (seeds {first.seed}–{last.seed}) together"
         train_together([p.run for p in profiled], "profile", first.out, [p.record for p in profiled], reporter, label,

@@ -312,10 +312,12 @@ AfterEpoch = Callable[[EpochStats], None]
 
 def run_epochs(
     run: TrainingRun, command: str, out: Path, after_epoch: AfterEpoch, reporter: Reporter, label: str,
-    observer: BatchObserver | None = None,
+    observer: BatchObserver | None = None, until: int | None = None,
 ) -> None:
-    """Train ``run`` up to its configured epochs (``train_epochs`` with one run alone)."""
-    train_epochs([run], lambda: [run.run_epoch(observer, reporter)], command, out, [after_epoch], reporter, label)
+    """Train ``run`` up to its configured epochs, or ``until`` (``train_epochs`` with one run alone)."""
+    train_epochs(
+        [run], lambda: [run.run_epoch(observer, reporter)], command, out, [after_epoch], reporter, label, until
+    )
 
 
 def train_epochs(

@@ -200,10 +200,10 @@ class RunsTogether:
     def _unload(self) -> None:
         """The stack's weights, buffers and momentum back into each run's model and optimiser."""
         self.stacked.unload([run.model for run in self.runs])
+        run_parameters = [list(run.model.parameters()) for run in self.runs]
         for i, stacked in enumerate(self.stacked.parameters()):
             momentum = self.optimizer.state.get(stacked, {}).get("momentum_buffer")
             if momentum is None:
                 continue
-            for r, run in enumerate(self.runs):
-                parameter = list(run.model.parameters())[i]
-                run.optimizer.state[parameter]["momentum_buffer"] = momentum[r].clone()
+            for r, (run, parameters) in enumerate(zip(self.runs, run_parameters)):
+                run.optimizer.state[parameters[i]]["momentum_buffer"] = momentum[r].clone()
